@@ -1,0 +1,178 @@
+"""The persistence contract: what every store backend offers, as Protocols and value types.
+
+Callers (the gateway, the API, the composition root) depend on these Protocols only; the
+PostgreSQL/TimescaleDB and SQLite adapters implement them and pass the same contract tests
+(``tests/store/``). Times cross this boundary as timezone-aware UTC datetimes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Literal, Protocol
+
+from devices.readings import Reading
+
+__all__ = [
+    "BUCKETS",
+    "Bucket",
+    "Conflict",
+    "DeadLetter",
+    "DeadLetterStore",
+    "InsertResult",
+    "ReadingStore",
+    "RollupRow",
+    "SchemaStore",
+    "Store",
+    "StoreStats",
+    "values_differ",
+]
+
+Bucket = Literal["hour", "day"]
+BUCKETS: dict[Bucket, timedelta] = {"hour": timedelta(hours=1), "day": timedelta(days=1)}
+
+# Two stored values of one key are "the same reading" when they agree to this relative
+# tolerance: unit conversion (1234567 Wh -> 1234.567 kWh) must not turn a redelivery into a conflict.
+SAME_VALUE_REL_TOL = 1e-9
+
+
+def values_differ(a: float, b: float) -> bool:
+    """True when ``a`` and ``b`` are different readings, not the same one converted twice."""
+    return abs(a - b) > SAME_VALUE_REL_TOL * max(1.0, abs(a), abs(b))
+
+
+@dataclass(frozen=True)
+class InsertResult:
+    """What one idempotent bulk insert did; ``received == inserted + duplicates + conflicts``."""
+
+    received: int
+    inserted: int
+    duplicates: int  # same key, same value: already stored (a redelivery)
+    conflicts: int  # same key, another value: first one kept, this one recorded for staff
+
+
+@dataclass(frozen=True)
+class Conflict:
+    """A reading whose key was already stored with another value."""
+
+    device_id: str
+    register: str
+    ts: datetime
+    stored_value: float
+    offered_value: float
+    unit: str
+    offered_quality: str
+    received_at: datetime
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """A message the gateway could not accept, kept verbatim with the reason."""
+
+    id: int
+    received_at: datetime
+    topic: str
+    payload: bytes
+    reason: str  # short machine-readable code, e.g. "malformed_json", "unknown_device"
+    detail: str  # the human sentence: what is wrong and where
+    device_id: str | None
+
+
+@dataclass(frozen=True)
+class RollupRow:
+    """Sum of interval readings of one register over one bucket [bucket_start, +1 hour/day) UTC."""
+
+    device_id: str
+    register: str
+    bucket_start: datetime
+    total: float  # [unit]
+    count: int
+    unit: str
+
+
+@dataclass(frozen=True)
+class StoreStats:
+    """Figures for /metrics; ``readings`` may be the planner's estimate on a large PostgreSQL table."""
+
+    readings: int
+    readings_exact: bool
+    dead_letters: int
+    conflicts: int
+    schema_version: int
+
+
+class SchemaStore(Protocol):
+    backend: str
+
+    def upgrade(self) -> list[str]:
+        """Apply the migrations not yet applied; return their names (empty when up to date)."""
+        ...
+
+    def schema_version(self) -> int: ...
+
+    def ping(self) -> None:
+        """Return when the store answers; raise StoreUnavailable otherwise."""
+        ...
+
+    def stats(self) -> StoreStats: ...
+
+    def close(self) -> None: ...
+
+
+class ReadingStore(Protocol):
+    def insert_readings(self, rows: Sequence[Reading]) -> InsertResult:
+        """Store ``rows`` idempotently in one transaction.
+
+        A key is (device_id, register, ts). A key already stored with the same value is a
+        duplicate and changes nothing; with another value the stored one is kept and the offer is
+        recorded as a conflict (once, however often it is redelivered). Within one batch the
+        first row of a key wins.
+        """
+        ...
+
+    def readings(
+        self,
+        *,
+        device_ids: Sequence[str] | None = None,
+        start: datetime | None = None,
+        end: datetime | None = None,
+    ) -> list[Reading]:
+        """Stored readings with ``start <= ts < end``, ordered by device, register, ts."""
+        ...
+
+    def rollup(
+        self,
+        bucket: Bucket,
+        *,
+        start: datetime,
+        end: datetime,
+        device_ids: Sequence[str] | None = None,
+    ) -> list[RollupRow]:
+        """Interval readings summed per UTC hour or day, for buckets starting in [start, end)."""
+        ...
+
+    def conflicts(self, *, limit: int = 100) -> list[Conflict]: ...
+
+
+class DeadLetterStore(Protocol):
+    def add_dead_letter(
+        self,
+        *,
+        topic: str,
+        payload: bytes,
+        reason: str,
+        detail: str,
+        device_id: str | None = None,
+        received_at: datetime | None = None,
+    ) -> int:
+        """Keep a rejected message verbatim; return its id."""
+        ...
+
+    def dead_letters(self, *, limit: int = 100) -> list[DeadLetter]:
+        """Most recent first."""
+        ...
+
+
+class Store(SchemaStore, ReadingStore, DeadLetterStore, Protocol):
+    """Everything a backend implements."""

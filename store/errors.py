@@ -1,0 +1,23 @@
+"""Store errors: foreign driver exceptions are translated into these at the adapter seam."""
+
+from __future__ import annotations
+
+from meterbill.errors import MeterbillError
+
+__all__ = ["MigrationError", "StoreError", "StoreUnavailable"]
+
+
+class StoreError(MeterbillError, RuntimeError):
+    """The store refused or failed an operation."""
+
+
+class StoreUnavailable(StoreError, ConnectionError):
+    """The database cannot be reached; the operation may succeed when it comes back."""
+
+
+class MigrationError(StoreError):
+    """The schema could not be created or migrated; ``version`` names the failing step."""
+
+    def __init__(self, message: str, *, version: int | None = None) -> None:
+        super().__init__(message)
+        self.version = version

@@ -15,13 +15,14 @@ from store.contract import (
     Store,
     StoreStats,
 )
-from store.errors import MigrationError, StoreError, StoreUnavailable
+from store.errors import InvalidRowError, MigrationError, StoreError, StoreUnavailable
 
 __all__ = [
     "Conflict",
     "DeadLetter",
     "DeadLetterStore",
     "InsertResult",
+    "InvalidRowError",
     "MigrationError",
     "ReadingStore",
     "RollupRow",

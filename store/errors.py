@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from meterbill.errors import MeterbillError
 
-__all__ = ["MigrationError", "StoreError", "StoreUnavailable"]
+__all__ = ["InvalidRowError", "MigrationError", "StoreError", "StoreUnavailable"]
 
 
 class StoreError(MeterbillError, RuntimeError):
@@ -21,3 +21,7 @@ class MigrationError(StoreError):
     def __init__(self, message: str, *, version: int | None = None) -> None:
         super().__init__(message)
         self.version = version
+
+
+class InvalidRowError(StoreError, ValueError):
+    """A row handed to the store cannot be written as it is (e.g. a naive timestamp); nothing was stored."""

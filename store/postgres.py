@@ -42,7 +42,7 @@ from store.contract import (
     RollupRow,
     StoreStats,
 )
-from store.errors import MigrationError, StoreError, StoreUnavailable
+from store.errors import InvalidRowError, MigrationError, StoreError, StoreUnavailable
 from store.schema import migrations_for
 
 __all__ = ["PostgresStore"]
@@ -324,8 +324,11 @@ def _copy(conn: psycopg.Connection[Any], statement: str, rows: Sequence[Reading]
     with conn.cursor() as cur, cur.copy(statement) as copy:
         copy.set_types(_COPY_TYPES)
         write = copy.write_row
-        for row in rows:
-            write(row)
+        try:
+            for row in rows:
+                write(row)
+        except (TypeError, ValueError) as exc:  # raised by the dumpers, e.g. for a naive datetime
+            raise InvalidRowError(f"a reading cannot be written ({exc}); timestamps must be timezone-aware") from exc
 
 
 def _filters(

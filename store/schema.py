@@ -16,7 +16,7 @@ from typing import Literal
 
 from store.errors import MigrationError
 
-__all__ = ["Migration", "migrations_for"]
+__all__ = ["Migration", "latest_version", "migrations_for"]
 
 Backend = Literal["sqlite", "postgres"]
 _NAME = re.compile(r"^(?P<version>\d{4})_(?P<slug>[a-z0-9_]+)(?:\.(?P<variant>plain|timescale))?\.sql$")
@@ -54,3 +54,8 @@ def migrations_for(backend: Backend, *, timescale: bool = False) -> list[Migrati
     if versions != list(range(1, len(versions) + 1)):
         raise MigrationError(f"{backend} migrations must be numbered 1..n without gaps, found {versions}")
     return [chosen[v] for v in versions]
+
+
+def latest_version(backend: Backend) -> int:
+    """The schema version this code expects (both PostgreSQL variants share the numbering)."""
+    return migrations_for(backend)[-1].version

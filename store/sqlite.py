@@ -29,7 +29,7 @@ from store.contract import (
     RollupRow,
     StoreStats,
 )
-from store.errors import MigrationError, StoreError, StoreUnavailable
+from store.errors import InvalidRowError, MigrationError, StoreError, StoreUnavailable
 from store.schema import migrations_for
 
 __all__ = ["SQLiteStore", "from_us", "to_us"]
@@ -155,10 +155,13 @@ class SQLiteStore:
         n = len(rows)
         if n == 0:
             return InsertResult(0, 0, 0, 0)
-        staged = [
-            (r.device_id, r.register, to_us(r.ts), r.value, r.unit, r.kind, r.quality, to_us(r.received_at))
-            for r in rows
-        ]
+        try:
+            staged = [
+                (r.device_id, r.register, to_us(r.ts), r.value, r.unit, r.kind, r.quality, to_us(r.received_at))
+                for r in rows
+            ]
+        except (TypeError, ValueError) as exc:
+            raise InvalidRowError(f"a reading cannot be written: {exc}") from exc
         with self._write() as conn:
             conn.execute(
                 "CREATE TEMP TABLE IF NOT EXISTS readings_stage (ord INTEGER PRIMARY KEY, device_id TEXT,"

@@ -1,0 +1,123 @@
+"""The ``meterbill`` command line. Only commands that work are listed here.
+
+Output meant for people goes through rich; errors name what is wrong and what to do, and exit
+with status 2 (bad configuration or usage) or 1 (the operation failed).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.logging import RichHandler
+
+from meterbill.errors import MeterbillError
+from meterbill.settings import Settings, load_settings
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help="meterbill: smart-meter and telematics billing.")
+db_app = typer.Typer(no_args_is_help=True, help="The store's schema.")
+api_app = typer.Typer(no_args_is_help=True, help="The HTTP API and web pages.")
+app.add_typer(db_app, name="db")
+app.add_typer(api_app, name="api")
+
+console = Console()
+err_console = Console(stderr=True)
+
+ConfigOption = Annotated[
+    Path | None, typer.Option("--config", "-c", help="TOML settings file (default: $MB_CONFIG)", show_default=False)
+]
+
+
+def _settings(ctx: typer.Context, **overrides: object) -> Settings:
+    settings = load_settings(ctx.obj, **{k: v for k, v in overrides.items() if v is not None})
+    logging.basicConfig(
+        level=settings.log_level,
+        format="%(name)s: %(message)s",
+        handlers=[RichHandler(console=err_console, show_path=False)],
+        force=True,
+    )
+    for noisy in ("amqtt", "transitions", "uvicorn.error"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
+    return settings
+
+
+@app.callback()
+def _root(ctx: typer.Context, config: ConfigOption = None) -> None:
+    ctx.obj = config
+
+
+@db_app.command("upgrade")
+def db_upgrade(ctx: typer.Context) -> None:
+    """Create or migrate the schema of the configured store (running it twice changes nothing)."""
+    from meterbill.wiring import open_store
+
+    store = open_store(_settings(ctx))
+    try:
+        applied = store.upgrade()
+        version = store.schema_version()
+    finally:
+        store.close()
+    if applied:
+        for name in applied:
+            console.print(f"applied {name}")
+    console.print(f"{store.backend} store at schema version {version}" + ("" if applied else " (already up to date)"))
+
+
+@api_app.command("run")
+def api_run(
+    ctx: typer.Context,
+    host: Annotated[str | None, typer.Option(help="bind address (default: MB_API_HOST)")] = None,
+    port: Annotated[int | None, typer.Option(help="port, 0 for a free one (default: MB_API_PORT)")] = None,
+) -> None:
+    """Serve the API (/health, /metrics, /api/v1) until SIGTERM or Ctrl-C."""
+    from meterbill.serving import start_api
+    from meterbill.wiring import build_app, open_store
+
+    settings = _settings(ctx, api_host=host, api_port=port)
+
+    async def serve() -> None:
+        store = open_store(settings)
+        try:
+            api = await start_api(build_app(settings, store), settings.api_host, settings.api_port,
+                                  log_level=settings.log_level)
+            console.print(f"meterbill API listening on {api.url}")
+            await api.task
+        finally:
+            store.close()
+
+    asyncio.run(serve())
+
+
+@app.command("demo")
+def demo(
+    ctx: typer.Context,
+    once: Annotated[bool, typer.Option("--once", help="check /health over HTTP, print a summary, exit")] = False,
+    port: Annotated[int, typer.Option(help="API port; 0 picks a free one")] = 0,
+) -> None:
+    """Run meterbill on its embedded defaults: SQLite store, in-process broker, the API."""
+    from meterbill.demo import run_demo, summary_table
+
+    settings = _settings(ctx)
+    summary = asyncio.run(run_demo(settings, once=once, port=port, console=console))
+    if once:
+        console.print(summary_table(summary))
+        if summary.health_status != 200:
+            err_console.print(f"[red]GET /health answered {summary.health_status}[/]")
+            raise typer.Exit(1)
+
+
+def main() -> None:
+    try:
+        app()
+    except MeterbillError as exc:
+        err_console.print(f"[red]error:[/] {exc}")
+        raise SystemExit(2 if isinstance(exc, ValueError) else 1) from None
+    except KeyboardInterrupt:
+        err_console.print("stopped")
+        raise SystemExit(130) from None

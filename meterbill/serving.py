@@ -1,0 +1,45 @@
+"""Running the API under uvicorn inside our own event loop, and learning the port it bound.
+
+``api_port = 0`` asks the OS for a free port (the demo never assumes 8000 is free), so the URL
+is only known once uvicorn has bound its socket; :func:`start_api` waits for that.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+import uvicorn
+from fastapi import FastAPI
+
+__all__ = ["RunningApi", "start_api"]
+
+
+@dataclass
+class RunningApi:
+    server: uvicorn.Server
+    task: asyncio.Task[None]
+    url: str
+
+    async def stop(self) -> None:
+        self.server.should_exit = True
+        await self.task
+
+
+async def start_api(app: FastAPI, host: str, port: int, *, log_level: str = "warning") -> RunningApi:
+    """Serve ``app`` in the running loop; return once it accepts connections."""
+    # Our own log lines say where we listen; uvicorn's startup banner and access log add noise.
+    uvicorn_level = "debug" if log_level.upper() == "DEBUG" else "warning"
+    config = uvicorn.Config(
+        app, host=host, port=port, log_level=uvicorn_level, access_log=uvicorn_level == "debug", lifespan="off"
+    )
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():  # bind failed: surface uvicorn's error instead of waiting forever
+            await task
+            raise OSError(f"the API could not listen on {host}:{port}")
+        await asyncio.sleep(0.02)
+    bound_port = server.servers[0].sockets[0].getsockname()[1]
+    shown_host = "127.0.0.1" if host in ("0.0.0.0", "") else host
+    return RunningApi(server, task, f"http://{shown_host}:{bound_port}")

@@ -1,0 +1,57 @@
+"""Wiring: the one place that turns settings into concrete adapters (store, broker, app)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from api import create_app
+from gateway.embedded_broker import EmbeddedBroker
+from gateway.mqtt import BrokerAddress
+from meterbill import __version__
+from meterbill.errors import ConfigurationError
+from meterbill.settings import Settings
+from store.contract import Store
+
+__all__ = ["broker_for", "build_app", "open_store", "sqlite_path"]
+
+log = logging.getLogger(__name__)
+
+
+def sqlite_path(url: str) -> str:
+    """``sqlite:///relative/path`` and ``sqlite:////absolute/path`` -> the file path."""
+    path = url.removeprefix("sqlite:///")
+    if path == url or not path:
+        raise ConfigurationError(f"MB_STORE_URL {url!r}: an SQLite URL is sqlite:///PATH (four slashes for /abs/path)")
+    return path
+
+
+def open_store(settings: Settings) -> Store:
+    """The store named by ``MB_STORE_URL``; the caller closes it."""
+    url = settings.store_url
+    if url.startswith("sqlite:"):
+        from store.sqlite import SQLiteStore
+
+        return SQLiteStore(sqlite_path(url))
+    if url.startswith(("postgresql://", "postgres://")):
+        from store.postgres import PostgresStore  # imported here: psycopg is only needed for PostgreSQL
+
+        return PostgresStore(url, min_size=settings.pg_pool_min_size, max_size=settings.pg_pool_max_size)
+    raise ConfigurationError(f"MB_STORE_URL must start with sqlite:/// or postgresql://, got {url.split(':', 1)[0]}:...")
+
+
+@asynccontextmanager
+async def broker_for(settings: Settings) -> AsyncIterator[tuple[BrokerAddress, bool]]:
+    """The configured broker, or an embedded one for as long as the block runs; yields (address, embedded)."""
+    if settings.mqtt_url is not None:
+        yield BrokerAddress.parse(settings.mqtt_url), False
+        return
+    async with EmbeddedBroker() as address:
+        yield address, True
+
+
+def build_app(settings: Settings, store: Store) -> FastAPI:
+    return create_app(settings, store, version=__version__)

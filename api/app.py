@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import logging
 import time
-from http import HTTPStatus
 from collections.abc import Awaitable, Callable
+from http import HTTPStatus
+from importlib import metadata
 from typing import Annotated, Any, Protocol
 
 from fastapi import Depends, FastAPI, Request, Response
@@ -57,7 +58,8 @@ def _store(request: Request) -> Store:
 StoreDep = Annotated[Store, Depends(_store)]
 
 
-def create_app(settings: ApiSettings, store: Store, *, version: str = "0.1.0") -> FastAPI:
+def create_app(settings: ApiSettings, store: Store, *, version: str | None = None) -> FastAPI:
+    version = version or _installed_version()
     app = FastAPI(
         title="meterbill",
         version=version,
@@ -107,12 +109,17 @@ def create_app(settings: ApiSettings, store: Store, *, version: str = "0.1.0") -
         except StoreError as exc:
             log.warning("metrics scrape without store figures: %s", exc)
             stats = None
-        body = metrics.render(
-            version=version, backend=store.backend, stats=stats, http=request.app.state.http_metrics
-        )
+        body = metrics.render(version=version, backend=store.backend, stats=stats, http=request.app.state.http_metrics)
         return Response(body, media_type=metrics.CONTENT_TYPE)
 
     return app
+
+
+def _installed_version() -> str:
+    try:
+        return metadata.version("meterbill")
+    except metadata.PackageNotFoundError:  # running from a source tree that was never installed
+        return "0+unknown"
 
 
 def problem(status: int, title: str, detail: str, **extra: Any) -> JSONResponse:
@@ -128,9 +135,7 @@ def _install_problem_handlers(app: FastAPI) -> None:
 
     async def validation_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
-        errors = [
-            {"field": ".".join(str(p) for p in err["loc"]), "message": err["msg"]} for err in exc.errors()
-        ]
+        errors = [{"field": ".".join(str(p) for p in err["loc"]), "message": err["msg"]} for err in exc.errors()]
         detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
         return problem(422, "Invalid request", detail, errors=errors)
 

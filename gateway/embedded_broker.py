@@ -94,7 +94,9 @@ async def probe_broker(address: BrokerAddress, *, timeout_s: float = 10.0) -> fl
                     if message.topic.matches(topic):
                         return loop.time() - started
     except TimeoutError as exc:
-        raise BrokerError(f"no answer from the MQTT broker at {address} within {timeout_s:g} s", url=address.url) from exc
+        raise BrokerError(
+            f"no answer from the MQTT broker at {address} within {timeout_s:g} s", url=address.url
+        ) from exc
     except aiomqtt.MqttError as exc:
         raise BrokerError(f"the MQTT broker at {address} failed: {exc}", url=address.url) from exc
     raise BrokerError(f"the MQTT broker at {address} closed the probe before delivering", url=address.url)

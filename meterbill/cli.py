@@ -76,16 +76,17 @@ def api_run(
     port: Annotated[int | None, typer.Option(help="port, 0 for a free one (default: MB_API_PORT)")] = None,
 ) -> None:
     """Serve the API (/health, /metrics, /api/v1) until SIGTERM or Ctrl-C."""
-    from meterbill.serving import start_api
-    from meterbill.wiring import build_app, open_store
+    from api import create_app, start_api
+    from meterbill.wiring import open_store
 
     settings = _settings(ctx, api_host=host, api_port=port)
 
     async def serve() -> None:
         store = open_store(settings)
         try:
-            api = await start_api(build_app(settings, store), settings.api_host, settings.api_port,
-                                  log_level=settings.log_level)
+            api = await start_api(
+                create_app(settings, store), settings.api_host, settings.api_port, log_level=settings.log_level
+            )
             console.print(f"meterbill API listening on {api.url}")
             await api.task
         finally:

@@ -17,10 +17,10 @@ from rich.console import Console
 from rich.panel import Panel
 from rich.table import Table
 
+from api import create_app, start_api
 from gateway.embedded_broker import probe_broker
-from meterbill.serving import start_api
 from meterbill.settings import Settings
-from meterbill.wiring import broker_for, build_app, open_store
+from meterbill.wiring import broker_for, open_store
 
 __all__ = ["DemoSummary", "run_demo"]
 
@@ -43,19 +43,23 @@ async def run_demo(settings: Settings, *, once: bool, port: int, console: Consol
         with console.status("Preparing the store ..."):
             applied = await asyncio.to_thread(store.upgrade)
             version = await asyncio.to_thread(store.schema_version)
-        console.print(f"[green]store[/] {store.backend} at schema version {version} ({len(applied)} migrations applied now)")
+        console.print(
+            f"[green]store[/] {store.backend} at schema version {version} ({len(applied)} migrations applied now)"
+        )
         async with broker_for(settings) as (broker, embedded):
             with console.status(f"Checking the MQTT broker at {broker} ..."):
                 rtt = await probe_broker(broker)
             kind = "embedded" if embedded else "configured"
             console.print(f"[green]broker[/] {kind} at {broker}: QoS 1 round trip {rtt * 1000:.1f} ms")
-            api = await start_api(build_app(settings, store), settings.api_host, port, log_level=settings.log_level)
-            console.print(Panel.fit(
-                f"meterbill API: [bold]{api.url}[/]\n"
-                f"health: {api.url}/health   metrics: {api.url}/metrics   API docs: {api.url}/docs\n"
-                f"MQTT broker: {broker}",
-                title="meterbill demo",
-            ))
+            api = await start_api(create_app(settings, store), settings.api_host, port, log_level=settings.log_level)
+            console.print(
+                Panel.fit(
+                    f"meterbill API: [bold]{api.url}[/]\n"
+                    f"health: {api.url}/health   metrics: {api.url}/metrics   API docs: {api.url}/docs\n"
+                    f"MQTT broker: {broker}",
+                    title="meterbill demo",
+                )
+            )
             status: int | None = None
             try:
                 if once:

@@ -25,7 +25,7 @@ from meterbill.errors import ConfigurationError
 __all__ = ["DEV_SECRET_KEY", "Settings", "load_settings"]
 
 # Deliberately recognisable: production refuses to run with it.
-DEV_SECRET_KEY = "dev-insecure-secret-key-change-me-in-production"
+DEV_SECRET_KEY = "dev-insecure-secret-key-change-me-in-production"  # noqa: S105
 _MIN_SECRET_LEN = 32
 
 

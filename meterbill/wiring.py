@@ -1,4 +1,4 @@
-"""Wiring: the one place that turns settings into concrete adapters (store, broker, app)."""
+"""Wiring: the one place that turns settings into concrete adapters (the store and the broker)."""
 
 from __future__ import annotations
 
@@ -6,17 +6,13 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
-
-from api import create_app
 from gateway.embedded_broker import EmbeddedBroker
 from gateway.mqtt import BrokerAddress
-from meterbill import __version__
 from meterbill.errors import ConfigurationError
 from meterbill.settings import Settings
 from store.contract import Store
 
-__all__ = ["broker_for", "build_app", "open_store", "sqlite_path"]
+__all__ = ["broker_for", "open_store", "sqlite_path"]
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +36,8 @@ def open_store(settings: Settings) -> Store:
         from store.postgres import PostgresStore  # imported here: psycopg is only needed for PostgreSQL
 
         return PostgresStore(url, min_size=settings.pg_pool_min_size, max_size=settings.pg_pool_max_size)
-    raise ConfigurationError(f"MB_STORE_URL must start with sqlite:/// or postgresql://, got {url.split(':', 1)[0]}:...")
+    scheme = url.split("://", 1)[0] + "://..." if "://" in url else "a value that is not a URL"
+    raise ConfigurationError(f"MB_STORE_URL must start with sqlite:/// or postgresql://, got {scheme}")
 
 
 @asynccontextmanager
@@ -51,7 +48,3 @@ async def broker_for(settings: Settings) -> AsyncIterator[tuple[BrokerAddress, b
         return
     async with EmbeddedBroker() as address:
         yield address, True
-
-
-def build_app(settings: Settings, store: Store) -> FastAPI:
-    return create_app(settings, store, version=__version__)

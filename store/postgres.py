@@ -54,7 +54,7 @@ _COPY_TYPES = ["text", "text", "timestamptz", "float8", "text", "text", "text", 
 _MIGRATION_LOCK = 0x6D62_6D69  # "mbmi": serialises concurrent `db upgrade` runs
 _EXACT_COUNT_BELOW = 1_000_000  # count(*) is exact and cheap below this; above, use the estimate
 
-_CREATE_STAGE = f"""
+_CREATE_STAGE = """
 CREATE TEMP TABLE IF NOT EXISTS readings_stage (
     ord bigint GENERATED ALWAYS AS IDENTITY,
     device_id text, register text, ts timestamptz, value float8,
@@ -93,7 +93,8 @@ class PostgresStore:
 
     def __init__(self, url: str, *, min_size: int = 1, max_size: int = 8, timeout_s: float = 10.0) -> None:
         params = conninfo_to_dict(url)
-        self.safe_url = make_conninfo(**{k: v for k, v in params.items() if k != "password"})
+        params.pop("password", None)
+        self.safe_url = make_conninfo("", **params)  # for messages and logs: never the password
         self._timeout_s = timeout_s
         self._pool: ConnectionPool[psycopg.Connection[Any]] = ConnectionPool(
             url, min_size=min_size, max_size=max_size, open=False, configure=_configure, name="meterbill"
@@ -158,7 +159,9 @@ class PostgresStore:
                             (migration.version, migration.name),
                         )
                 except psycopg.Error as exc:
-                    raise MigrationError(f"migration {migration.name} failed: {exc}", version=migration.version) from exc
+                    raise MigrationError(
+                        f"migration {migration.name} failed: {exc}", version=migration.version
+                    ) from exc
                 applied_now.append(migration.name)
                 log.info("applied migration %s", migration.name)
         self._timescale = self._detect_timescale_readings()
@@ -353,6 +356,7 @@ def _scalar(conn: psycopg.Connection[Any], query: str) -> int:
     return int(row[0]) if row and row[0] is not None else 0
 
 
-def _rollup_row(device_id: str, register: str, bucket: datetime, total: float, n: int, unit: str) -> RollupRow:
+def _rollup_row(  # noqa: PLR0917 - psycopg's args_row passes the columns positionally
+    device_id: str, register: str, bucket: datetime, total: float, n: int, unit: str
+) -> RollupRow:
     return RollupRow(device_id, register, bucket, float(total), int(n), unit)
-

@@ -72,8 +72,9 @@ class SQLiteStore:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
             try:
-                conn = sqlite3.connect(self.path, timeout=self._busy_timeout_s, isolation_level=None,
-                                       check_same_thread=False)
+                conn = sqlite3.connect(
+                    self.path, timeout=self._busy_timeout_s, isolation_level=None, check_same_thread=False
+                )
                 conn.execute("PRAGMA journal_mode=WAL")
                 conn.execute("PRAGMA synchronous=FULL")
                 conn.execute("PRAGMA foreign_keys=ON")
@@ -141,7 +142,9 @@ class SQLiteStore:
                     )
                     conn.execute("RELEASE migration")
                 except sqlite3.Error as exc:
-                    raise MigrationError(f"migration {migration.name} failed: {exc}", version=migration.version) from exc
+                    raise MigrationError(
+                        f"migration {migration.name} failed: {exc}", version=migration.version
+                    ) from exc
                 applied_now.append(migration.name)
         return applied_now
 
@@ -197,9 +200,7 @@ class SQLiteStore:
         end: datetime | None = None,
     ) -> list[Reading]:
         clauses, params = _filters(device_ids, start, end)
-        rows = self._query(
-            f"SELECT {_COLUMNS} FROM readings {clauses} ORDER BY device_id, register, ts", params
-        )
+        rows = self._query(f"SELECT {_COLUMNS} FROM readings {clauses} ORDER BY device_id, register, ts", params)
         return [Reading(d, reg, from_us(ts), v, u, k, q, from_us(rx)) for d, reg, ts, v, u, k, q, rx in rows]
 
     def rollup(

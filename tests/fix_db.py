@@ -1,7 +1,7 @@
 """Database fixtures: every store test runs on SQLite and on a real PostgreSQL.
 
 PostgreSQL tests get a fresh database with a random name on the server at ``MB_TEST_PG_URL``
-(default ``postgresql://postgres@127.0.0.1:5432/test``), dropped afterwards. With ``CI=true`` an
+(a URL; default ``postgresql://postgres@127.0.0.1:5432/test``), dropped afterwards. With ``CI=true`` an
 unreachable server fails the test; elsewhere it is skipped with the variable to set.
 """
 
@@ -11,11 +11,11 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import psycopg
 import pytest
 from psycopg import sql
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from store.contract import Store
 from store.postgres import PostgresStore
@@ -49,10 +49,8 @@ def pg_url(pg_admin_url: str) -> Iterator[str]:
     name = f"mbtest_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(pg_admin_url, autocommit=True) as admin:
         admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    params = conninfo_to_dict(pg_admin_url)
-    params["dbname"] = name
     try:
-        yield make_conninfo(**params)
+        yield urlsplit(pg_admin_url)._replace(path=f"/{name}").geturl()
     finally:
         with psycopg.connect(pg_admin_url, autocommit=True) as admin:
             admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))

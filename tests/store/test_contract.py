@@ -80,8 +80,11 @@ def test_same_value_after_unit_conversion_is_a_duplicate_not_a_conflict(store: S
 
 def test_batches_alternating_new_and_redelivered_are_counted_right(store: Store) -> None:
     # Exercises the PostgreSQL store's switch between the direct COPY and the staged path.
-    a, b, c = interval_readings(300, start=T0), interval_readings(300, start=T0 + timedelta(days=10)), \
-        interval_readings(300, start=T0 + timedelta(days=20))
+    a, b, c = (
+        interval_readings(300, start=T0),
+        interval_readings(300, start=T0 + timedelta(days=10)),
+        interval_readings(300, start=T0 + timedelta(days=20)),
+    )
     assert store.insert_readings(a).inserted == 300
     assert store.insert_readings(a[:100] + b).inserted == 300
     assert store.insert_readings(c) == InsertResult(300, 300, 0, 0)
@@ -138,8 +141,10 @@ def test_rollups_sum_interval_readings_per_utc_hour_and_day(store: Store) -> Non
     assert all(d.count == 96 and d.unit == "kWh" for d in days)
     for day in days:
         expected = sum(
-            r.value for r in rows
-            if r.device_id == day.device_id and r.kind == "interval"
+            r.value
+            for r in rows
+            if r.device_id == day.device_id
+            and r.kind == "interval"
             and day.bucket_start <= r.ts < day.bucket_start + timedelta(days=1)
         )
         assert day.total == pytest.approx(expected)
@@ -154,10 +159,17 @@ def test_rollups_sum_interval_readings_per_utc_hour_and_day(store: Store) -> Non
 
 def test_dead_letters_keep_the_raw_bytes_and_reason(store: Store) -> None:
     payload = b"\xff\xfe{not json"
-    first = store.add_dead_letter(topic="meters/m-1/readings", payload=payload, reason="malformed_json",
-                                  detail="byte 0: invalid UTF-8", device_id="m-1", received_at=RECEIVED)
-    second = store.add_dead_letter(topic="meters/x/readings", payload=b"{}", reason="unknown_device",
-                                   detail="device x is not provisioned")
+    first = store.add_dead_letter(
+        topic="meters/m-1/readings",
+        payload=payload,
+        reason="malformed_json",
+        detail="byte 0: invalid UTF-8",
+        device_id="m-1",
+        received_at=RECEIVED,
+    )
+    second = store.add_dead_letter(
+        topic="meters/x/readings", payload=b"{}", reason="unknown_device", detail="device x is not provisioned"
+    )
     letters = store.dead_letters()
     assert [d.id for d in letters] == [second, first]
     assert letters[1].payload == payload

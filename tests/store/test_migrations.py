@@ -18,8 +18,21 @@ from store.sqlite import SQLiteStore
 
 MONEY_COLUMNS = {"net_total", "tax_total", "gross_total", "unit_price", "amount"}
 TABLES = {
-    "customers", "contracts", "contract_devices", "devices", "tariffs", "readings", "trips", "events",
-    "dead_letters", "reading_conflicts", "invoices", "invoice_lines", "invoice_sequences", "ledger", "users",
+    "customers",
+    "contracts",
+    "contract_devices",
+    "devices",
+    "tariffs",
+    "readings",
+    "trips",
+    "events",
+    "dead_letters",
+    "reading_conflicts",
+    "invoices",
+    "invoice_lines",
+    "invoice_sequences",
+    "ledger",
+    "users",
     "schema_migrations",
 }
 
@@ -37,7 +50,9 @@ def fingerprint(store: Store) -> list[tuple[Any, ...]]:
             "SELECT table_name, column_name, data_type, is_nullable, column_default FROM information_schema.columns"
             " WHERE table_schema = 'public' ORDER BY 1, 2"
         ).fetchall()
-        indexes = conn.execute("SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'public' ORDER BY 1").fetchall()
+        indexes = conn.execute(
+            "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'public' ORDER BY 1"
+        ).fetchall()
         versions = conn.execute("SELECT version, name, applied_at FROM schema_migrations ORDER BY 1").fetchall()
     return columns + indexes + versions
 
@@ -59,7 +74,7 @@ def test_upgrade_twice_changes_nothing_the_second_time(empty_store: Store) -> No
     assert empty_store.upgrade() == []
     assert fingerprint(empty_store) == before
     assert empty_store.schema_version() == latest_version("sqlite") == latest_version("postgres")
-    assert TABLES <= table_names(empty_store)
+    assert table_names(empty_store) >= TABLES
 
 
 def test_money_columns_are_exact(store: Store) -> None:
@@ -77,7 +92,8 @@ def test_money_columns_are_exact(store: Store) -> None:
         with psycopg.connect(store.safe_url) as conn:
             rows = conn.execute(
                 "SELECT table_name, column_name, data_type FROM information_schema.columns"
-                " WHERE table_schema = 'public' AND column_name = ANY(%s)", (list(MONEY_COLUMNS),)
+                " WHERE table_schema = 'public' AND column_name = ANY(%s)",
+                (list(MONEY_COLUMNS),),
             ).fetchall()
         assert rows and {t for _, _, t in rows} == {"numeric"}, rows
 
@@ -107,7 +123,7 @@ def test_concurrent_upgrades_apply_each_migration_once(pg_url: str) -> None:
     def run(store: PostgresStore) -> None:
         try:
             results.append(store.upgrade())
-        except BaseException as exc:  # noqa: BLE001 - collected and asserted below
+        except BaseException as exc:
             errors.append(exc)
 
     threads = [threading.Thread(target=run, args=(s,)) for s in stores]

@@ -1,4 +1,4 @@
-"""Running the API under uvicorn inside our own event loop, and learning the port it bound.
+"""Serving the API with uvicorn inside our own event loop, and learning the port it bound.
 
 ``api_port = 0`` asks the OS for a free port (the demo never assumes 8000 is free), so the URL
 is only known once uvicorn has bound its socket; :func:`start_api` waits for that.
@@ -41,5 +41,5 @@ async def start_api(app: FastAPI, host: str, port: int, *, log_level: str = "war
             raise OSError(f"the API could not listen on {host}:{port}")
         await asyncio.sleep(0.02)
     bound_port = server.servers[0].sockets[0].getsockname()[1]
-    shown_host = "127.0.0.1" if host in ("0.0.0.0", "") else host
+    shown_host = "127.0.0.1" if host in ("0.0.0.0", "") else host  # noqa: S104 (a comparison, not a bind)
     return RunningApi(server, task, f"http://{shown_host}:{bound_port}")

@@ -1,0 +1,1 @@
+"""Simulated meter and vehicle fleets that publish over MQTT: the demo's world and the load tests' traffic."""

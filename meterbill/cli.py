@@ -7,16 +7,14 @@ with status 2 (bad configuration or usage) or 1 (the operation failed).
 from __future__ import annotations
 
 import asyncio
-import logging
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.logging import RichHandler
 
+from meterbill.cli_common import console, err_console, settings_from
+from meterbill.cli_registry import broker_app, contracts_app, customers_app, devices_app
 from meterbill.errors import MeterbillError
-from meterbill.settings import Settings, load_settings
 
 __all__ = ["app", "main"]
 
@@ -25,26 +23,14 @@ db_app = typer.Typer(no_args_is_help=True, help="The store's schema.")
 api_app = typer.Typer(no_args_is_help=True, help="The HTTP API and web pages.")
 app.add_typer(db_app, name="db")
 app.add_typer(api_app, name="api")
-
-console = Console()
-err_console = Console(stderr=True)
+app.add_typer(devices_app, name="devices")
+app.add_typer(customers_app, name="customers")
+app.add_typer(contracts_app, name="contracts")
+app.add_typer(broker_app, name="broker")
 
 ConfigOption = Annotated[
     Path | None, typer.Option("--config", "-c", help="TOML settings file (default: $MB_CONFIG)", show_default=False)
 ]
-
-
-def _settings(ctx: typer.Context, **overrides: object) -> Settings:
-    settings = load_settings(ctx.obj, **{k: v for k, v in overrides.items() if v is not None})
-    logging.basicConfig(
-        level=settings.log_level,
-        format="%(name)s: %(message)s",
-        handlers=[RichHandler(console=err_console, show_path=False)],
-        force=True,
-    )
-    for noisy in ("amqtt", "transitions", "uvicorn.error"):
-        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
-    return settings
 
 
 @app.callback()
@@ -57,7 +43,7 @@ def db_upgrade(ctx: typer.Context) -> None:
     """Create or migrate the schema of the configured store (running it twice changes nothing)."""
     from meterbill.wiring import open_store
 
-    store = open_store(_settings(ctx))
+    store = open_store(settings_from(ctx))
     try:
         applied = store.upgrade()
         version = store.schema_version()
@@ -79,7 +65,7 @@ def api_run(
     from api import create_app, start_api
     from meterbill.wiring import open_store
 
-    settings = _settings(ctx, api_host=host, api_port=port)
+    settings = settings_from(ctx, api_host=host, api_port=port)
 
     async def serve() -> None:
         store = open_store(settings)
@@ -104,7 +90,7 @@ def demo(
     """Run meterbill on its embedded defaults: SQLite store, in-process broker, the API."""
     from meterbill.demo import run_demo, summary_table
 
-    settings = _settings(ctx)
+    settings = settings_from(ctx)
     summary = asyncio.run(run_demo(settings, once=once, port=port, console=console))
     if once:
         console.print(summary_table(summary))

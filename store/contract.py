@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal, Protocol
 
+from devices.model import Contract, Customer, Device, DeviceKind, DeviceStatus, MeterExchangeRecord
 from devices.readings import Reading
 
 __all__ = [
@@ -22,6 +23,7 @@ __all__ = [
     "DeadLetterStore",
     "InsertResult",
     "ReadingStore",
+    "RegistryStore",
     "RollupRow",
     "SchemaStore",
     "Store",
@@ -174,5 +176,39 @@ class DeadLetterStore(Protocol):
         ...
 
 
-class Store(SchemaStore, ReadingStore, DeadLetterStore, Protocol):
+class RegistryStore(Protocol):
+    """Devices, customers, contracts and meter exchanges (implemented once in store/registry.py)."""
+
+    def add_devices(self, devices: Sequence[Device]) -> None:
+        """All in one transaction or none; DuplicateError names the ids already taken."""
+        ...
+
+    def device(self, device_id: str) -> Device | None: ...
+
+    def devices(self, *, status: DeviceStatus | None = None, kind: DeviceKind | None = None) -> list[Device]: ...
+
+    def set_device_status(self, device_id: str, status: DeviceStatus, *, at: datetime | None = None) -> Device:
+        """Move along the lifecycle (RegistryError when not allowed; NotFoundError when unknown)."""
+        ...
+
+    def set_device_secret_hash(self, device_id: str, secret_hash: str) -> None: ...
+
+    def add_customers(self, customers: Sequence[Customer]) -> None: ...
+
+    def customer(self, customer_id: str) -> Customer | None: ...
+
+    def customers(self) -> list[Customer]: ...
+
+    def add_contract(self, contract: Contract) -> None: ...
+
+    def contract(self, contract_id: str) -> Contract | None: ...
+
+    def contracts(self, *, customer_id: str | None = None, device_id: str | None = None) -> list[Contract]: ...
+
+    def record_meter_exchange(self, exchange: MeterExchangeRecord) -> Contract: ...
+
+    def meter_exchanges(self, contract_id: str) -> list[MeterExchangeRecord]: ...
+
+
+class Store(SchemaStore, ReadingStore, DeadLetterStore, RegistryStore, Protocol):
     """Everything a backend implements."""

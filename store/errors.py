@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from meterbill.errors import MeterbillError
 
-__all__ = ["InvalidRowError", "MigrationError", "StoreError", "StoreUnavailable"]
+__all__ = ["DuplicateError", "InvalidRowError", "MigrationError", "NotFoundError", "StoreError", "StoreUnavailable"]
 
 
 class StoreError(MeterbillError, RuntimeError):
@@ -25,3 +25,15 @@ class MigrationError(StoreError):
 
 class InvalidRowError(StoreError, ValueError):
     """A row handed to the store cannot be written as it is (e.g. a naive timestamp); nothing was stored."""
+
+
+class DuplicateError(StoreError, ValueError):
+    """Records with these ids already exist; nothing of the batch was stored."""
+
+    def __init__(self, message: str, *, ids: list[str]) -> None:
+        super().__init__(message)
+        self.ids = ids
+
+
+class NotFoundError(StoreError, LookupError):
+    """The record named does not exist."""

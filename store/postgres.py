@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime
 from typing import Any
 
@@ -43,6 +43,7 @@ from store.contract import (
     StoreStats,
 )
 from store.errors import InvalidRowError, MigrationError, StoreError, StoreUnavailable
+from store.registry import Dialect, RegistryMixin
 from store.schema import migrations_for
 
 __all__ = ["PostgresStore"]
@@ -86,10 +87,11 @@ SELECT count(*) FROM offered
 _EPOCH_2000 = "TIMESTAMPTZ '2000-01-01 00:00:00+00'"
 
 
-class PostgresStore:
+class PostgresStore(RegistryMixin):
     """The :class:`store.contract.Store` on PostgreSQL 15+ (TimescaleDB when installed)."""
 
     backend = "postgres"
+    _dialect = Dialect(placeholder="%s", time_in=lambda t: t, time_out=lambda v: v, for_update=" FOR UPDATE")
 
     def __init__(self, url: str, *, min_size: int = 1, max_size: int = 8, timeout_s: float = 10.0) -> None:
         params = conninfo_to_dict(url)
@@ -126,6 +128,11 @@ class PostgresStore:
 
     def close(self) -> None:
         self._pool.close()
+
+    def _registry_write(self) -> AbstractContextManager[psycopg.Connection[Any]]:
+        return self._connection()
+
+    _registry_read = _registry_write
 
     def ping(self) -> None:
         with self._connection() as conn:
@@ -356,7 +363,5 @@ def _scalar(conn: psycopg.Connection[Any], query: str) -> int:
     return int(row[0]) if row and row[0] is not None else 0
 
 
-def _rollup_row(  # noqa: PLR0917 - psycopg's args_row passes the columns positionally
-    device_id: str, register: str, bucket: datetime, total: float, n: int, unit: str
-) -> RollupRow:
+def _rollup_row(device_id: str, register: str, bucket: datetime, total: float, n: int, unit: str) -> RollupRow:
     return RollupRow(device_id, register, bucket, float(total), int(n), unit)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -30,6 +30,7 @@ from store.contract import (
     StoreStats,
 )
 from store.errors import InvalidRowError, MigrationError, StoreError, StoreUnavailable
+from store.registry import Dialect, RegistryMixin
 from store.schema import migrations_for
 
 __all__ = ["SQLiteStore", "from_us", "to_us"]
@@ -50,10 +51,12 @@ def from_us(us: int) -> datetime:
     return _EPOCH + timedelta(microseconds=us)
 
 
-class SQLiteStore:
+class SQLiteStore(RegistryMixin):
     """The :class:`store.contract.Store` in one SQLite file."""
 
     backend = "sqlite"
+    # BEGIN IMMEDIATE already locks the database for the whole write transaction: no row locks.
+    _dialect = Dialect(placeholder="?", time_in=to_us, time_out=from_us, for_update="")
 
     def __init__(self, path: str | Path, *, busy_timeout_s: float = 30.0) -> None:
         self.path = Path(path)
@@ -105,6 +108,18 @@ class SQLiteStore:
     def _query(self, query: str, params: Sequence[object] | dict[str, object] = ()) -> list[tuple[Any, ...]]:
         try:
             return self._conn().execute(query, params).fetchall()
+        except sqlite3.OperationalError as exc:
+            raise StoreUnavailable(f"SQLite store {self.path} is unavailable: {exc}") from exc
+        except sqlite3.Error as exc:
+            raise StoreError(f"SQLite store {self.path} refused the query: {exc}") from exc
+
+    def _registry_write(self) -> AbstractContextManager[sqlite3.Connection]:
+        return self._write()
+
+    @contextmanager
+    def _registry_read(self) -> Iterator[sqlite3.Connection]:
+        try:
+            yield self._conn()
         except sqlite3.OperationalError as exc:
             raise StoreUnavailable(f"SQLite store {self.path} is unavailable: {exc}") from exc
         except sqlite3.Error as exc:

@@ -11,10 +11,10 @@ from collections import Counter
 
 import pytest
 
-pytest_plugins = ["tests.fix_db", "tests.fix_broker"]
+pytest_plugins = ["tests.fix_db", "tests.fix_broker", "tests.fix_cli"]
 
 # fixture that proves the service -> marker name
-_SERVICE_FIXTURES = {"pg_admin_url": "postgres", "mqtt_broker": "mqtt"}
+_SERVICE_FIXTURES = {"pg_admin_url": "postgres", "mqtt_broker": "mqtt", "secured_broker": "mqtt"}
 _outcomes: Counter[tuple[str, str]] = Counter()
 
 

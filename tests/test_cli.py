@@ -2,30 +2,16 @@
 
 from __future__ import annotations
 
-import os
 import re
 import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import httpx
 import pytest
 
-
-def meterbill(*args: str, env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "meterbill", *args], env=env, capture_output=True, text=True, timeout=timeout
-    )
-
-
-@pytest.fixture
-def env(tmp_path: Path) -> dict[str, str]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("MB_")}
-    clean["MB_STORE_URL"] = f"sqlite:///{tmp_path}/cli.db"
-    clean["COLUMNS"] = "200"  # rich wraps at the terminal width; keep URLs on one line
-    return clean
+from tests.fix_cli import meterbill
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgres"])

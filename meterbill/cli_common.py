@@ -1,0 +1,45 @@
+"""What every CLI command shares: consoles, settings from the context, the configured store."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import typer
+from rich.console import Console
+from rich.logging import RichHandler
+
+from meterbill.settings import Settings, load_settings
+from meterbill.wiring import open_store
+from store.contract import Store
+
+__all__ = ["console", "err_console", "settings_from", "store_from"]
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+def settings_from(ctx: typer.Context, **overrides: object) -> Settings:
+    """Settings for this invocation (``--config`` from the root command, then MB_* variables)."""
+    root = ctx.find_root()
+    settings = load_settings(root.obj, **{k: v for k, v in overrides.items() if v is not None})
+    logging.basicConfig(
+        level=settings.log_level,
+        format="%(name)s: %(message)s",
+        handlers=[RichHandler(console=err_console, show_path=False)],
+        force=True,
+    )
+    for noisy in ("amqtt", "transitions", "uvicorn.error"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
+    return settings
+
+
+@contextmanager
+def store_from(ctx: typer.Context) -> Iterator[Store]:
+    """The configured store, migrated only by `meterbill db upgrade`; closed on exit."""
+    store = open_store(settings_from(ctx))
+    try:
+        yield store
+    finally:
+        store.close()

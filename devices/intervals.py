@@ -25,16 +25,25 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 from itertools import pairwise
 
 from devices.errors import DeviceError
+from devices.model import ContractDevice, MeterExchangeRecord
 from devices.readings import Reading, ReadingQuality
 
-__all__ = ["IndexSeriesError", "Interval", "IntervalFlag", "MeterExchange", "split_evenly", "to_intervals"]
+__all__ = [
+    "IndexSeriesError",
+    "Interval",
+    "IntervalFlag",
+    "MeterExchange",
+    "contract_intervals",
+    "split_evenly",
+    "to_intervals",
+]
 
 
 class IndexSeriesError(DeviceError, ValueError):
@@ -196,6 +205,47 @@ def to_intervals(
             Interval(device_id, register, a.ts, b.ts, consumption, a.unit, quality, frozenset(flags)),
         )
     return intervals
+
+
+def contract_intervals(
+    indexes: Iterable[Reading],
+    *,
+    register: str,
+    devices: Sequence[ContractDevice],
+    exchanges: Sequence[MeterExchangeRecord] = (),
+    register_max: Mapping[str, float | None],
+    nominal_interval: timedelta | None = None,
+) -> list[Interval]:
+    """One register's consumption across every meter of a contract, continuous over exchanges.
+
+    ``devices``: the contract's devices with their periods; a device's readings count from its
+    ``valid_from`` up to (not including) its ``valid_to``, because at the exchange instant the old
+    meter's final index is the one recorded in ``exchanges``. ``register_max`` maps each device id to
+    its wrap modulus [unit]. Each interval carries the id of the device whose reading ends it, so
+    a line of the invoice points at the meter that measured it. Raises IndexSeriesError when the
+    exchange data contradict the readings (a negative part).
+    """
+    periods = {cd.device_id: cd for cd in devices}
+    owner: dict[datetime, str] = {}
+    series: list[Reading] = []
+    first = min(devices, key=lambda cd: cd.valid_from).device_id if devices else ""
+    for r in indexes:
+        period = periods.get(r.device_id)
+        if r.register != register or period is None:
+            continue
+        if r.ts < period.valid_from or (period.valid_to is not None and r.ts >= period.valid_to):
+            continue
+        owner.setdefault(r.ts, r.device_id)
+        series.append(r._replace(device_id=first))  # one logical series; owners restored below
+    changes = [
+        MeterExchange(x.at, x.old_final_index, x.new_first_index, register_max.get(x.new_device_id))
+        for x in exchanges
+        if x.register == register
+    ]
+    intervals = to_intervals(
+        series, register_max=register_max.get(first), nominal_interval=nominal_interval, exchanges=changes
+    )
+    return [dataclasses.replace(i, device_id=owner[i.end]) for i in intervals]
 
 
 def split_evenly(interval: Interval, nominal_interval: timedelta) -> list[Interval]:

@@ -10,7 +10,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from devices.intervals import IndexSeriesError, Interval, IntervalFlag, MeterExchange, split_evenly, to_intervals
+from devices.intervals import (
+    IndexSeriesError,
+    Interval,
+    IntervalFlag,
+    MeterExchange,
+    contract_intervals,
+    split_evenly,
+    to_intervals,
+)
+from devices.model import ContractDevice, MeterExchangeRecord
 from devices.readings import Reading, ReadingQuality
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
@@ -203,3 +212,30 @@ def test_split_evenly_conserves_and_is_contiguous(
     assert len(pieces) == math.ceil(span_s / nominal_s)
     assert math.fsum(p.consumption for p in pieces) == pytest.approx(consumption, rel=1e-9, abs=1e-12)
     assert all(p.consumption >= 0.0 and p.flags == whole.flags for p in pieces)
+
+
+def test_contract_intervals_stay_continuous_across_a_meter_exchange() -> None:
+    t0 = datetime(2026, 3, 1, tzinfo=UTC)
+    at = t0 + timedelta(hours=2)
+    rx = t0 + timedelta(days=1)
+
+    def idx(device: str, hours: float, value: float) -> Reading:
+        return Reading(device, "1-0:1.8.0", t0 + timedelta(hours=hours), value, "kWh", "cumulative", "actual", rx)
+
+    old = [idx("m-old", 0, 99_990.0), idx("m-old", 1, 99_995.0), idx("m-old", 2, 99_999.0)]  # at 2h: excluded
+    new = [idx("m-new", 2, 3.0), idx("m-new", 3, 10.0)]
+    stray = [idx("m-other", 1.5, 5.0)]  # not on the contract: ignored
+    devices = [ContractDevice("m-old", t0, at), ContractDevice("m-new", at)]
+    exchange = MeterExchangeRecord("k-1", at, "1-0:1.8.0", "m-old", 99_998.5, "m-new", 3.0)
+    intervals = contract_intervals(
+        [*new, *stray, *old],
+        register="1-0:1.8.0",
+        devices=devices,
+        exchanges=[exchange],
+        register_max={"m-old": 100_000.0, "m-new": 1_000_000.0},
+    )
+    # 5.0 (old), 3.5 (old up to its final index 99998.5) + 0 (new from its first index), 7.0 (new)
+    assert [round(i.consumption, 9) for i in intervals] == [5.0, 3.5, 7.0]
+    assert [i.device_id for i in intervals] == ["m-old", "m-new", "m-new"]
+    assert IntervalFlag.EXCHANGE in intervals[1].flags
+    assert sum(i.consumption for i in intervals) == pytest.approx((99_998.5 - 99_990.0) + (10.0 - 3.0))

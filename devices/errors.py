@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from meterbill.errors import MeterbillError
 
-__all__ = ["ConversionError", "DeviceError", "RegistryError", "UnitError"]
+__all__ = ["ConversionError", "DeviceError", "RegistryError", "TripError", "UnitError"]
 
 
 class DeviceError(MeterbillError):
@@ -42,3 +42,7 @@ class ConversionError(DeviceError, ValueError):
     def __init__(self, message: str, *, field: str) -> None:
         super().__init__(message)
         self.field = field
+
+
+class TripError(DeviceError, ValueError):
+    """A trip or driving event is built from values that cannot be true (naive time, end before start...)."""

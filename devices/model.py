@@ -81,7 +81,12 @@ class Register:
 
 
 DEFAULT_REGISTERS: dict[DeviceKind, tuple[Register, ...]] = {
-    "electricity_meter": (Register("1-0:1.8.0", "kWh", 1e6), Register("1-0:2.8.0", "kWh", 1e6)),
+    "electricity_meter": (
+        Register("1-0:1.8.0", "kWh", 1e6),  # import, total
+        Register("1-0:1.8.1", "kWh", 1e6),  # import, tariff register 1 (e.g. off-peak)
+        Register("1-0:1.8.2", "kWh", 1e6),  # import, tariff register 2 (e.g. peak)
+        Register("1-0:2.8.0", "kWh", 1e6),  # export (solar)
+    ),
     "gas_meter": (Register("7-0:3.0.0", "m^3", 1e5),),
     "water_meter": (Register("8-0:1.0.0", "m^3", 1e5),),
     "vehicle": (Register("odometer", "km", 1e6),),

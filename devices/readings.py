@@ -17,7 +17,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal, NamedTuple
 
-__all__ = ["CANONICAL_UNITS", "Reading", "ReadingKind", "ReadingQuality"]
+__all__ = ["CANONICAL_UNITS", "Reading", "ReadingKind", "ReadingQuality", "ReadingReview"]
 
 ReadingKind = Literal["interval", "cumulative"]
 ReadingQuality = Literal["actual", "estimated"]
@@ -37,3 +37,16 @@ class Reading(NamedTuple):
     kind: ReadingKind
     quality: ReadingQuality
     received_at: datetime
+
+
+class ReadingReview(NamedTuple):
+    """A stored reading that deserves a person's look (e.g. above the device's maximum power).
+
+    Flagged readings are stored like any other: dropping them silently would hide consumption.
+    """
+
+    device_id: str
+    register: str
+    ts: datetime
+    reason: str  # short code, e.g. "implausible_value"
+    detail: str  # the sentence staff read

@@ -13,6 +13,7 @@ from typing import Annotated
 import typer
 
 from meterbill.cli_common import console, err_console, settings_from
+from meterbill.cli_gateway import gateway_app
 from meterbill.cli_registry import broker_app, contracts_app, customers_app, devices_app
 from meterbill.errors import MeterbillError
 
@@ -27,6 +28,7 @@ app.add_typer(devices_app, name="devices")
 app.add_typer(customers_app, name="customers")
 app.add_typer(contracts_app, name="contracts")
 app.add_typer(broker_app, name="broker")
+app.add_typer(gateway_app, name="gateway")
 
 ConfigOption = Annotated[
     Path | None, typer.Option("--config", "-c", help="TOML settings file (default: $MB_CONFIG)", show_default=False)

@@ -51,6 +51,21 @@ class Settings(BaseSettings):
     api_port: int = Field(8000, ge=0, le=65535, description="API port; 0 picks a free one")
     pg_pool_min_size: int = Field(1, ge=0, description="PostgreSQL pool: connections kept open")
     pg_pool_max_size: int = Field(8, ge=1, description="PostgreSQL pool: most connections open")
+    gateway_group: str = Field(
+        "meterbill", pattern=r"^[A-Za-z0-9_-]+$", description="shared-subscription group: gateways in it split the load"
+    )
+    gateway_shared: bool = Field(True, description="subscribe as $share/<group>/...; false: plain subscriptions")
+    gateway_client_id: str | None = Field(
+        None, description="MQTT client id; unset: meterbill-<group>-<n>, the lowest slot free in the store"
+    )
+    gateway_batch_max_readings: int = Field(5000, ge=1, description="commit when a batch holds this many readings")
+    gateway_batch_max_delay_ms: int = Field(200, ge=1, description="commit a batch at the latest after this delay")
+    gateway_receive_maximum: int = Field(
+        1000, ge=1, le=65535, description="unacknowledged messages the broker may send us: bounds gateway memory"
+    )
+    gateway_metrics_port: int = Field(9108, ge=0, le=65535, description="gateway Prometheus port; 0 picks a free one")
+    gateway_clock_skew_s: int = Field(300, ge=0, description="how far ahead of our clock a device timestamp may be")
+    gateway_backfill_days: int = Field(400, ge=1, description="how old a reading may still be accepted")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         "INFO", description="logging level of every component"
     )

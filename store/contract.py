@@ -13,15 +13,21 @@ from datetime import datetime, timedelta
 from typing import Literal, Protocol
 
 from devices.model import Contract, Customer, Device, DeviceKind, DeviceStatus, MeterExchangeRecord
-from devices.readings import Reading
+from devices.readings import Reading, ReadingReview
+from devices.trips import Trip, VehicleEvent
 
 __all__ = [
     "BUCKETS",
+    "Batch",
+    "BatchResult",
     "Bucket",
     "Conflict",
     "DeadLetter",
     "DeadLetterStore",
+    "GatewayInstance",
+    "IngestStore",
     "InsertResult",
+    "NewDeadLetter",
     "ReadingStore",
     "RegistryStore",
     "RollupRow",
@@ -73,12 +79,59 @@ class DeadLetter:
     """A message the gateway could not accept, kept verbatim with the reason."""
 
     id: int
-    received_at: datetime
+    received_at: datetime  # first time
     topic: str
     payload: bytes
     reason: str  # short machine-readable code, e.g. "malformed_json", "unknown_device"
     detail: str  # the human sentence: what is wrong and where
     device_id: str | None
+    occurrences: int = 1  # the same (topic, payload) again, e.g. redelivered, counts here
+    last_received_at: datetime | None = None
+    replayed_at: datetime | None = None  # set when a replay accepted it
+
+
+@dataclass(frozen=True)
+class NewDeadLetter:
+    topic: str
+    payload: bytes
+    reason: str
+    detail: str
+    device_id: str | None
+    received_at: datetime
+
+
+@dataclass(frozen=True)
+class Batch:
+    """Everything one gateway batch carries, committed in one transaction."""
+
+    readings: Sequence[Reading] = ()
+    trips: Sequence[Trip] = ()
+    events: Sequence[VehicleEvent] = ()  # events sent outside a trip; a trip's own events travel with it
+    reviews: Sequence[ReadingReview] = ()
+    dead_letters: Sequence[NewDeadLetter] = ()
+    activations: Sequence[tuple[str, datetime]] = ()  # provisioned devices that sent a valid message
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    readings: InsertResult
+    trips_inserted: int
+    events_inserted: int
+    reviews_inserted: int
+    dead_letters: int
+
+
+@dataclass(frozen=True)
+class GatewayInstance:
+    """A gateway process's heartbeat, for ``meterbill gateway status``."""
+
+    client_id: str
+    host: str
+    pid: int
+    started_at: datetime
+    last_seen_at: datetime
+    connected: bool
+    counters: dict[str, int]
 
 
 @dataclass(frozen=True)
@@ -168,12 +221,38 @@ class DeadLetterStore(Protocol):
         device_id: str | None = None,
         received_at: datetime | None = None,
     ) -> int:
-        """Keep a rejected message verbatim; return its id."""
+        """Keep a rejected message verbatim (once per topic and payload); return its id."""
         ...
 
-    def dead_letters(self, *, limit: int = 100) -> list[DeadLetter]:
-        """Most recent first."""
+    def dead_letters(
+        self, *, limit: int = 100, device_id: str | None = None, pending_only: bool = False
+    ) -> list[DeadLetter]:
+        """Most recently received first."""
         ...
+
+    def dead_letter(self, letter_id: int) -> DeadLetter | None: ...
+
+    def mark_replayed(self, letter_ids: Sequence[int], *, at: datetime | None = None) -> None: ...
+
+
+class IngestStore(Protocol):
+    """What the gateway writes: one idempotent transaction per batch, and its heartbeat."""
+
+    def commit_batch(self, batch: Batch) -> BatchResult: ...
+
+    def trips(self, *, device_ids: Sequence[str] | None = None) -> list[Trip]: ...
+
+    def events(self, *, device_ids: Sequence[str] | None = None) -> list[VehicleEvent]: ...
+
+    def reviews(self, *, limit: int = 100) -> list[ReadingReview]: ...
+
+    def record_gateway(self, instance: GatewayInstance) -> None: ...
+
+    def claim_gateway(self, instance: GatewayInstance, *, replacing: GatewayInstance | None) -> bool:
+        """Compare-and-set of a client id: True when this process now holds it."""
+        ...
+
+    def gateway_instances(self) -> list[GatewayInstance]: ...
 
 
 class RegistryStore(Protocol):
@@ -210,5 +289,5 @@ class RegistryStore(Protocol):
     def meter_exchanges(self, contract_id: str) -> list[MeterExchangeRecord]: ...
 
 
-class Store(SchemaStore, ReadingStore, DeadLetterStore, RegistryStore, Protocol):
+class Store(SchemaStore, ReadingStore, DeadLetterStore, IngestStore, RegistryStore, Protocol):
     """Everything a backend implements."""

@@ -32,12 +32,12 @@ from psycopg.rows import args_row
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from devices.readings import Reading
+from store.batch import BatchMixin
 from store.contract import (
     BUCKETS,
     SAME_VALUE_REL_TOL,
     Bucket,
     Conflict,
-    DeadLetter,
     InsertResult,
     RollupRow,
     StoreStats,
@@ -87,7 +87,7 @@ SELECT count(*) FROM offered
 _EPOCH_2000 = "TIMESTAMPTZ '2000-01-01 00:00:00+00'"
 
 
-class PostgresStore(RegistryMixin):
+class PostgresStore(BatchMixin, RegistryMixin):
     """The :class:`store.contract.Store` on PostgreSQL 15+ (TimescaleDB when installed)."""
 
     backend = "postgres"
@@ -129,10 +129,14 @@ class PostgresStore(RegistryMixin):
     def close(self) -> None:
         self._pool.close()
 
-    def _registry_write(self) -> AbstractContextManager[psycopg.Connection[Any]]:
-        return self._connection()
+    @contextmanager
+    def _registry_write(self) -> Iterator[psycopg.Connection[Any]]:
+        """One explicit transaction, so that nested ``conn.transaction()`` blocks are savepoints."""
+        with self._connection() as conn, conn.transaction():
+            yield conn
 
-    _registry_read = _registry_write
+    def _registry_read(self) -> AbstractContextManager[psycopg.Connection[Any]]:
+        return self._connection()
 
     def ping(self) -> None:
         with self._connection() as conn:
@@ -198,23 +202,23 @@ class PostgresStore(RegistryMixin):
         return self._timescale
 
     # -- readings -------------------------------------------------------------------------
-    def insert_readings(self, rows: Sequence[Reading]) -> InsertResult:
+    def _insert_readings(self, conn: psycopg.Connection[Any], rows: Sequence[Reading]) -> InsertResult:
+        """The bulk path, inside the caller's transaction (see the module docstring)."""
         n = len(rows)
         if n == 0:
             return InsertResult(0, 0, 0, 0)
-        with self._connection() as conn:
-            if self._direct_copy:
-                try:
-                    with conn.transaction():
-                        _copy(conn, f"COPY readings ({_COLUMNS}) FROM STDIN (FORMAT BINARY)", rows)
-                    return InsertResult(n, n, 0, 0)
-                except psycopg.errors.UniqueViolation:
-                    log.debug("batch of %d holds stored keys: taking the staged path", n)
-            with conn.transaction():
-                _copy(conn, f"COPY readings_stage ({_COLUMNS}) FROM STDIN (FORMAT BINARY)", rows)
-                inserted = conn.execute(_MOVE_STAGE).rowcount
-                row = conn.execute(_RECORD_CONFLICTS).fetchone()
-                conflicts = int(row[0]) if row else 0
+        if self._direct_copy:
+            try:
+                with conn.transaction():  # a savepoint: a failed COPY leaves the batch's other parts alone
+                    _copy(conn, f"COPY readings ({_COLUMNS}) FROM STDIN (FORMAT BINARY)", rows)
+                return InsertResult(n, n, 0, 0)
+            except psycopg.errors.UniqueViolation:
+                log.debug("batch of %d holds stored keys: taking the staged path", n)
+        conn.execute("TRUNCATE readings_stage")  # rows of an earlier batch in this transaction
+        _copy(conn, f"COPY readings_stage ({_COLUMNS}) FROM STDIN (FORMAT BINARY)", rows)
+        inserted = conn.execute(_MOVE_STAGE).rowcount
+        row = conn.execute(_RECORD_CONFLICTS).fetchone()
+        conflicts = int(row[0]) if row else 0
         duplicates = n - inserted - conflicts
         self._direct_copy = duplicates == 0 and conflicts == 0
         return InsertResult(n, inserted, duplicates, conflicts)
@@ -271,35 +275,6 @@ class PostgresStore(RegistryMixin):
             return cur.execute(
                 "SELECT device_id, register, ts, stored_value, offered_value, unit, offered_quality, received_at"
                 " FROM reading_conflicts ORDER BY id DESC LIMIT %s",
-                (limit,),
-            ).fetchall()
-
-    # -- dead letters ---------------------------------------------------------------------
-    def add_dead_letter(
-        self,
-        *,
-        topic: str,
-        payload: bytes,
-        reason: str,
-        detail: str,
-        device_id: str | None = None,
-        received_at: datetime | None = None,
-    ) -> int:
-        with self._connection() as conn:
-            row = conn.execute(
-                "INSERT INTO dead_letters (received_at, topic, payload, reason, detail, device_id)"
-                " VALUES (coalesce(%s, now()), %s, %s, %s, %s, %s) RETURNING id",
-                (received_at, topic, payload, reason, detail, device_id),
-            ).fetchone()
-        assert row is not None
-        return int(row[0])
-
-    def dead_letters(self, *, limit: int = 100) -> list[DeadLetter]:
-        with self._connection() as conn:
-            cur = conn.cursor(row_factory=args_row(DeadLetter))
-            return cur.execute(
-                "SELECT id, received_at, topic, payload, reason, detail, device_id"
-                " FROM dead_letters ORDER BY id DESC LIMIT %s",
                 (limit,),
             ).fetchall()
 

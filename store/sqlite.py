@@ -19,12 +19,12 @@ from pathlib import Path
 from typing import Any
 
 from devices.readings import Reading
+from store.batch import BatchMixin
 from store.contract import (
     BUCKETS,
     SAME_VALUE_REL_TOL,
     Bucket,
     Conflict,
-    DeadLetter,
     InsertResult,
     RollupRow,
     StoreStats,
@@ -51,7 +51,7 @@ def from_us(us: int) -> datetime:
     return _EPOCH + timedelta(microseconds=us)
 
 
-class SQLiteStore(RegistryMixin):
+class SQLiteStore(BatchMixin, RegistryMixin):
     """The :class:`store.contract.Store` in one SQLite file."""
 
     backend = "sqlite"
@@ -169,7 +169,8 @@ class SQLiteStore(RegistryMixin):
         return int(self._query("SELECT coalesce(max(version), 0) FROM schema_migrations")[0][0])
 
     # -- readings -------------------------------------------------------------------------
-    def insert_readings(self, rows: Sequence[Reading]) -> InsertResult:
+    def _insert_readings(self, conn: sqlite3.Connection, rows: Sequence[Reading]) -> InsertResult:
+        """Stage the batch and move it with an UPSERT, inside the caller's transaction."""
         n = len(rows)
         if n == 0:
             return InsertResult(0, 0, 0, 0)
@@ -180,30 +181,29 @@ class SQLiteStore(RegistryMixin):
             ]
         except (TypeError, ValueError) as exc:
             raise InvalidRowError(f"a reading cannot be written: {exc}") from exc
-        with self._write() as conn:
-            conn.execute(
-                "CREATE TEMP TABLE IF NOT EXISTS readings_stage (ord INTEGER PRIMARY KEY, device_id TEXT,"
-                " register TEXT, ts INTEGER, value REAL, unit TEXT, kind TEXT, quality TEXT, received_at INTEGER)"
-            )
-            conn.execute("DELETE FROM readings_stage")
-            conn.executemany(f"INSERT INTO readings_stage ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", staged)
-            # "WHERE true" tells SQLite's parser the ON CONFLICT belongs to the INSERT, not a join.
-            inserted = conn.execute(
-                f"INSERT INTO readings ({_COLUMNS}) SELECT {_COLUMNS} FROM readings_stage WHERE true"
-                " ORDER BY ord ON CONFLICT (device_id, register, ts) DO NOTHING"
-            ).rowcount
-            offered = conn.execute(
-                "SELECT s.device_id, s.register, s.ts, r.value, s.value, s.unit, s.quality, s.received_at"
-                " FROM readings_stage s JOIN readings r USING (device_id, register, ts)"
-                " WHERE abs(s.value - r.value) > ? * max(1.0, abs(s.value), abs(r.value)) OR s.unit <> r.unit",
-                (SAME_VALUE_REL_TOL,),
-            ).fetchall()
-            conn.executemany(
-                "INSERT INTO reading_conflicts (device_id, register, ts, stored_value, offered_value, unit,"
-                " offered_quality, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                offered,
-            )
-            conn.execute("DELETE FROM readings_stage")
+        conn.execute(
+            "CREATE TEMP TABLE IF NOT EXISTS readings_stage (ord INTEGER PRIMARY KEY, device_id TEXT,"
+            " register TEXT, ts INTEGER, value REAL, unit TEXT, kind TEXT, quality TEXT, received_at INTEGER)"
+        )
+        conn.execute("DELETE FROM readings_stage")
+        conn.executemany(f"INSERT INTO readings_stage ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", staged)
+        # "WHERE true" tells SQLite's parser the ON CONFLICT belongs to the INSERT, not a join.
+        inserted = conn.execute(
+            f"INSERT INTO readings ({_COLUMNS}) SELECT {_COLUMNS} FROM readings_stage WHERE true"
+            " ORDER BY ord ON CONFLICT (device_id, register, ts) DO NOTHING"
+        ).rowcount
+        offered = conn.execute(
+            "SELECT s.device_id, s.register, s.ts, r.value, s.value, s.unit, s.quality, s.received_at"
+            " FROM readings_stage s JOIN readings r USING (device_id, register, ts)"
+            " WHERE abs(s.value - r.value) > ? * max(1.0, abs(s.value), abs(r.value)) OR s.unit <> r.unit",
+            (SAME_VALUE_REL_TOL,),
+        ).fetchall()
+        conn.executemany(
+            "INSERT INTO reading_conflicts (device_id, register, ts, stored_value, offered_value, unit,"
+            " offered_quality, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            offered,
+        )
+        conn.execute("DELETE FROM readings_stage")
         conflicts = len(offered)
         return InsertResult(n, inserted, n - inserted - conflicts, conflicts)
 
@@ -248,34 +248,6 @@ class SQLiteStore(RegistryMixin):
             (limit,),
         )
         return [Conflict(d, reg, from_us(ts), sv, ov, u, q, from_us(rx)) for d, reg, ts, sv, ov, u, q, rx in rows]
-
-    # -- dead letters ---------------------------------------------------------------------
-    def add_dead_letter(
-        self,
-        *,
-        topic: str,
-        payload: bytes,
-        reason: str,
-        detail: str,
-        device_id: str | None = None,
-        received_at: datetime | None = None,
-    ) -> int:
-        with self._write() as conn:
-            cur = conn.execute(
-                "INSERT INTO dead_letters (received_at, topic, payload, reason, detail, device_id)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                (to_us(received_at or datetime.now(UTC)), topic, payload, reason, detail, device_id),
-            )
-        assert cur.lastrowid is not None
-        return cur.lastrowid
-
-    def dead_letters(self, *, limit: int = 100) -> list[DeadLetter]:
-        rows = self._query(
-            "SELECT id, received_at, topic, payload, reason, detail, device_id FROM dead_letters"
-            " ORDER BY id DESC LIMIT ?",
-            (limit,),
-        )
-        return [DeadLetter(i, from_us(rx), t, bytes(p), r, d, dev) for i, rx, t, p, r, d, dev in rows]
 
     # -- figures --------------------------------------------------------------------------
     def stats(self) -> StoreStats:

@@ -1,0 +1,123 @@
+"""Running one gateway process: claim a client id, connect, work, stop cleanly.
+
+The client id is claimed in the store before connecting (compare-and-set on the heartbeat row), so
+two live gateways can never share one, even on different hosts: they would evict each other from
+the broker in a loop and cause mass redelivery. Without an explicit id, a process takes the lowest
+free ``meterbill-<group>-<n>``; a gateway restarted on the same host after a crash takes its old
+id back at once (its previous pid is dead) and so resumes its broker session.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import socket
+import threading
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from prometheus_client import start_http_server
+
+from gateway.errors import BrokerError
+from gateway.metrics import GatewayMetrics
+from gateway.mqtt import BrokerAddress
+from gateway.service import GatewayConfig, GatewayWorker, stale
+from gateway.subscriber import Delivery, Subscriber
+from store.contract import GatewayInstance, Store
+
+__all__ = ["GatewayOptions", "claim_client_id", "run_gateway"]
+
+log = logging.getLogger(__name__)
+
+LEASE = timedelta(seconds=30)  # a heartbeat older than this frees the client id
+_MAX_SLOTS = 1000
+
+
+class ClientIdTaken(BrokerError):
+    """The client id asked for is held by a live gateway."""
+
+
+@dataclass(frozen=True)
+class GatewayOptions:
+    group: str = "meterbill"
+    shared: bool = True
+    client_id: str | None = None
+    metrics_port: int | None = 9108  # None: no metrics server
+    metrics_host: str = "127.0.0.1"
+    config: GatewayConfig = field(default_factory=GatewayConfig)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, belongs to someone else
+        return True
+    return True
+
+
+def claim_client_id(store: Store, *, group: str, explicit: str | None, now: datetime | None = None) -> str:
+    """Claim ``explicit`` or the lowest free ``meterbill-<group>-<n>``; raise ClientIdTaken if held."""
+    now = now or datetime.now(UTC)
+    host, pid = socket.gethostname(), os.getpid()
+    held = {g.client_id: g for g in store.gateway_instances()}
+    candidates = [explicit] if explicit else [f"meterbill-{group}-{n}" for n in range(_MAX_SLOTS)]
+    for client_id in candidates:
+        current = held.get(client_id)
+        if current is not None and not stale(current, now=now, lease=LEASE, host=host, pid_alive=_pid_alive):
+            if explicit:
+                raise ClientIdTaken(
+                    f"client id {client_id} is held by a live gateway (pid {current.pid} on {current.host},"
+                    f" seen {current.last_seen_at.isoformat()}); two processes with one id evict each other"
+                )
+            continue
+        mine = GatewayInstance(client_id, host, pid, now, now, False, {})
+        if store.claim_gateway(mine, replacing=current):
+            return client_id
+        if explicit:
+            raise ClientIdTaken(f"client id {client_id} was claimed by another gateway at the same moment")
+    raise ClientIdTaken(f"no free gateway slot among {_MAX_SLOTS} for group {group}")
+
+
+def run_gateway(store: Store, address: BrokerAddress, options: GatewayOptions, stop: threading.Event) -> None:
+    """Run until ``stop`` is set (SIGTERM/SIGINT in the CLI); raises BrokerError on a fatal refusal."""
+    client_id = claim_client_id(store, group=options.group, explicit=options.client_id)
+    metrics = GatewayMetrics()
+    if options.metrics_port is not None:
+        server, _ = start_http_server(options.metrics_port, addr=options.metrics_host, registry=metrics.registry)
+        log.info("gateway metrics on http://%s:%d/metrics", options.metrics_host, server.server_port)
+    deliveries: queue.Queue[Delivery] = queue.Queue()
+    config = options.config
+    subscriber = Subscriber(
+        address,
+        client_id=client_id,
+        deliveries=deliveries,
+        group=options.group if options.shared else None,
+        receive_maximum=config.max_unacked_messages,
+        on_state=lambda up: metrics.connected.set(1 if up else 0),
+    )
+    worker = GatewayWorker(store, subscriber, deliveries, config=config, metrics=metrics, client_id=client_id)
+    subscriber.start()
+    log.info(
+        "gateway %s started (group %s, %s subscription)",
+        client_id,
+        options.group,
+        "shared" if options.shared else "plain",
+    )
+    watchdog = threading.Thread(target=_stop_on_fatal, args=(subscriber, stop), daemon=True)
+    watchdog.start()
+    try:
+        worker.run(stop)
+    finally:
+        subscriber.stop()
+    if subscriber.fatal is not None:
+        raise subscriber.fatal
+
+
+def _stop_on_fatal(subscriber: Subscriber, stop: threading.Event) -> None:
+    while not stop.wait(0.5):
+        if subscriber.fatal is not None:
+            log.error("%s", subscriber.fatal)
+            stop.set()

@@ -1,0 +1,238 @@
+"""The MQTT side of the gateway: paho-mqtt with manual acknowledgement, in a network thread.
+
+Messages go to a queue for the worker; nothing is acknowledged until the worker says so, after its
+commit. The broker never sends more than ``receive_maximum`` unacknowledged messages (MQTT v5
+Receive Maximum; Mosquitto's ``max_inflight_messages`` for 3.1.1), which bounds our memory however
+long the store is down. Sessions are persistent (clean start off, session expiry set) under a
+stable client id, so a restarted gateway gets what the broker kept for it.
+
+Acknowledgements belong to a connection: after a reconnect the broker redelivers what was not
+acknowledged, so a message received on an earlier connection is never acknowledged on a later one
+(its redelivery will be, and the store makes the repeat harmless). Reconnects back off
+exponentially with jitter. With MQTT v5, a disconnect with reason 142 (session taken over) means
+another process connected with our client id; repeated takeovers stop the gateway.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import random
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from gateway.errors import BrokerError
+from gateway.mqtt import BrokerAddress
+from gateway.pipeline import Message
+from gateway.topics import SUBSCRIPTIONS
+
+__all__ = ["Delivery", "Subscriber"]
+
+log = logging.getLogger(__name__)
+
+_SESSION_TAKEN_OVER = 142
+_TAKEOVERS_TO_GIVE_UP = 3
+_TAKEOVER_WINDOW_S = 60.0
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """A received message with the connection it came on (acknowledgements are per connection)."""
+
+    message: Message
+    qos: int
+    generation: int
+
+
+class Subscriber:
+    def __init__(
+        self,
+        address: BrokerAddress,
+        *,
+        client_id: str,
+        deliveries: queue.Queue[Delivery],
+        group: str | None = "meterbill",
+        receive_maximum: int = 1000,
+        session_expiry_s: int = 7 * 24 * 3600,
+        keepalive_s: int = 30,
+        backoff_s: tuple[float, float] = (0.5, 30.0),
+        on_state: Callable[[bool], None] = lambda connected: None,
+    ) -> None:
+        self.address = address
+        self.client_id = client_id
+        self._deliveries = deliveries
+        self._filters = [f"$share/{group}/{t}" if group else t for t in SUBSCRIPTIONS]
+        self._receive_maximum = receive_maximum
+        self._session_expiry_s = session_expiry_s
+        self._keepalive_s = keepalive_s
+        self._backoff = backoff_s
+        self._on_state = on_state
+        self._protocol = mqtt.MQTTv5
+        self._client: mqtt.Client | None = None
+        self._generation = 0
+        self._connected = threading.Event()
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._takeovers: list[float] = []
+        self.fatal: BrokerError | None = None
+        self._thread = threading.Thread(target=self._run, name=f"mqtt-{client_id}", daemon=True)
+
+    # -- lifecycle ------------------------------------------------------------------------
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        """Disconnect cleanly; the session (and anything unacknowledged) stays with the broker."""
+        self._stop.set()
+        with self._lock:
+            if self._client is not None:
+                self._client.disconnect()
+        self._thread.join(timeout_s)
+
+    @property
+    def connected(self) -> bool:
+        return self._connected.is_set()
+
+    def wait_connected(self, timeout_s: float) -> bool:
+        return self._connected.wait(timeout_s)
+
+    @property
+    def protocol(self) -> str:
+        return "5" if self._protocol == mqtt.MQTTv5 else "3.1.1"
+
+    # -- acknowledgements -----------------------------------------------------------------
+    def ack(self, deliveries: Sequence[Delivery]) -> int:
+        """Acknowledge, in order, what came on the current connection; return how many were."""
+        sent = 0
+        with self._lock:
+            client, generation = self._client, self._generation
+            if client is None or not self._connected.is_set():
+                return 0
+            for d in deliveries:
+                if d.generation == generation and d.qos > 0:
+                    client.ack(d.message.mid, d.qos)
+                    sent += 1
+        return sent
+
+    # -- the network thread ---------------------------------------------------------------
+    def _run(self) -> None:
+        delay = self._backoff[0]
+        while not self._stop.is_set():
+            client = self._new_client()
+            try:
+                self._connect(client)
+                while not self._stop.is_set():
+                    rc = client.loop(timeout=0.5)
+                    if rc != mqtt.MQTT_ERR_SUCCESS:
+                        break
+                    if self._connected.is_set():
+                        delay = self._backoff[0]
+            except OSError as exc:
+                log.warning("MQTT broker %s unreachable: %s", self.address, exc)
+            finally:
+                self._set_connected(False)
+            if self.fatal is not None:
+                return
+            if not self._stop.is_set():
+                # Full jitter: many gateways restarting together must not reconnect in lockstep.
+                pause = random.uniform(0, delay)  # noqa: S311 - jitter, not cryptography
+                log.info("reconnecting to %s in %.1f s", self.address, pause)
+                self._stop.wait(pause)
+                delay = min(delay * 2, self._backoff[1])
+
+    def _new_client(self) -> mqtt.Client:
+        client = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=self.client_id,
+            protocol=self._protocol,
+            clean_session=None if self._protocol == mqtt.MQTTv5 else False,
+            manual_ack=True,
+        )
+        if self.address.username:
+            client.username_pw_set(self.address.username, self.address.password)
+        if self.address.tls:
+            client.tls_set()
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_message = self._on_message
+        with self._lock:
+            self._client = client
+        return client
+
+    def _connect(self, client: mqtt.Client) -> None:
+        if self._protocol == mqtt.MQTTv5:
+            props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+            props.SessionExpiryInterval = self._session_expiry_s
+            props.ReceiveMaximum = self._receive_maximum
+            client.connect(self.address.host, self.address.port, self._keepalive_s, clean_start=False, properties=props)
+        else:
+            client.max_inflight_messages_set(self._receive_maximum)
+            client.connect(self.address.host, self.address.port, self._keepalive_s)
+
+    def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, rc: Any, props: Any) -> None:
+        if rc.is_failure:
+            if self._protocol == mqtt.MQTTv5 and rc.value in (1, 132):  # unacceptable / unsupported protocol
+                log.info("broker %s does not speak MQTT v5: falling back to 3.1.1", self.address)
+                self._protocol = mqtt.MQTTv311
+            elif rc.value in (4, 5, 134, 135):  # bad credentials / not authorised: retrying will not help
+                self.fatal = BrokerError(
+                    f"broker {self.address} refused client {self.client_id}: {rc}", url=self.address.url
+                )
+                self._stop.set()
+            else:
+                log.warning("broker %s refused the connection: %s", self.address, rc)
+            client.disconnect()
+            return
+        with self._lock:
+            self._generation += 1
+        client.subscribe([(f, 1) for f in self._filters])
+        log.info(
+            "connected to %s as %s (MQTT %s, session %s)",
+            self.address,
+            self.client_id,
+            self.protocol,
+            "resumed" if getattr(flags, "session_present", False) else "new",
+        )
+        self._set_connected(True)
+
+    def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, rc: Any, props: Any) -> None:
+        self._set_connected(False)
+        if getattr(rc, "value", None) == _SESSION_TAKEN_OVER:
+            now = time.monotonic()
+            self._takeovers = [t for t in self._takeovers if now - t < _TAKEOVER_WINDOW_S] + [now]
+            log.error("another process connected with client id %s and took over our session", self.client_id)
+            if len(self._takeovers) >= _TAKEOVERS_TO_GIVE_UP:
+                self.fatal = BrokerError(
+                    f"client id {self.client_id} is used by another live process (session taken over"
+                    f" {len(self._takeovers)} times in {_TAKEOVER_WINDOW_S:.0f} s); give each gateway its own id",
+                    url=self.address.url,
+                )
+                self._stop.set()
+        elif not self._stop.is_set():
+            log.warning("disconnected from %s: %s", self.address, rc)
+
+    def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        delivery = Delivery(
+            Message(msg.mid, msg.topic, bytes(msg.payload), datetime.now(UTC)), msg.qos, self._generation
+        )
+        # The broker's receive window bounds what can be waiting here, so this put does not block
+        # in practice; if it ever did, reading stops and TCP pushes back on the broker: nothing is lost.
+        self._deliveries.put(delivery)
+
+    def _set_connected(self, value: bool) -> None:
+        was = self._connected.is_set()
+        if value:
+            self._connected.set()
+        else:
+            self._connected.clear()
+        if was != value:
+            self._on_state(value)

@@ -67,7 +67,7 @@ def create_app(settings: ApiSettings, store: Store, *, version: str | None = Non
         docs_url="/docs" if settings.env == "development" else None,
     )
     app.state.store = store
-    app.state.http_metrics = metrics.HttpMetrics()
+    app.state.metrics = metrics.ApiMetrics(version=version, backend=store.backend, stats=store.stats)
     _install_problem_handlers(app)
 
     @app.middleware("http")
@@ -76,9 +76,7 @@ def create_app(settings: ApiSettings, store: Store, *, version: str | None = Non
         response = await call_next(request)
         route = request.scope.get("route")
         template = getattr(route, "path", "unmatched")  # templates, not raw paths: bounded label values
-        request.app.state.http_metrics.observe(
-            request.method, template, response.status_code, time.perf_counter() - started
-        )
+        request.app.state.metrics.observe(request.method, template, response.status_code, time.perf_counter() - started)
         return response
 
     @app.get("/health", response_model=Health, tags=["operations"])
@@ -102,14 +100,9 @@ def create_app(settings: ApiSettings, store: Store, *, version: str | None = Non
         )
 
     @app.get("/metrics", tags=["operations"], response_class=Response)
-    async def prometheus(request: Request, store: StoreDep) -> Response:
-        """Prometheus scrape: build info, store figures, HTTP counters."""
-        try:
-            stats = await run_in_threadpool(store.stats)
-        except StoreError as exc:
-            log.warning("metrics scrape without store figures: %s", exc)
-            stats = None
-        body = metrics.render(version=version, backend=store.backend, stats=stats, http=request.app.state.http_metrics)
+    async def prometheus(request: Request) -> Response:
+        """Prometheus scrape: build info, store figures (read now), HTTP counters."""
+        body = await run_in_threadpool(request.app.state.metrics.render)
         return Response(body, media_type=metrics.CONTENT_TYPE)
 
     return app

@@ -1,87 +1,81 @@
-"""Prometheus text exposition (format 0.0.4) of the API's own counters and the store's figures.
+"""The API's Prometheus metrics: its own HTTP counters and the store's figures, on a registry per app.
 
-A handful of series do not justify a client library: counters live on the app (never in module
-globals, so two apps in one process, as in tests, do not share them) and are rendered on scrape.
+Counters live on a registry owned by the app (never the process-global one), so two apps in one
+process, as in tests, do not share them. Store figures are read at scrape time by a collector.
 """
 
 from __future__ import annotations
 
-import threading
-from collections import Counter
-from collections.abc import Iterable
+import logging
+from collections.abc import Callable, Iterator
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 from store.contract import StoreStats
+from store.errors import StoreError
 
-__all__ = ["HttpMetrics", "render"]
+__all__ = ["CONTENT_TYPE", "ApiMetrics"]
 
-CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+log = logging.getLogger(__name__)
 
 
-class HttpMetrics:
-    """Requests and their total duration per (method, route template, status)."""
+class _StoreCollector(Collector):
+    def __init__(self, backend: str, stats: Callable[[], StoreStats]) -> None:
+        self._backend = backend
+        self._stats = stats
 
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._count: Counter[tuple[str, str, int]] = Counter()
-        self._seconds: dict[tuple[str, str, int], float] = {}
+    def collect(self) -> Iterator[Metric]:
+        up = GaugeMetricFamily("meterbill_store_up", "1 when the store answered this scrape", labels=["backend"])
+        try:
+            stats = self._stats()
+        except StoreError as exc:
+            log.warning("metrics scrape without store figures: %s", exc)
+            up.add_metric([self._backend], 0)
+            yield up
+            return
+        up.add_metric([self._backend], 1)
+        yield up
+        yield GaugeMetricFamily("meterbill_schema_version", "Highest applied migration", value=stats.schema_version)
+        readings = GaugeMetricFamily(
+            "meterbill_readings_stored",
+            "Readings in the store (an estimate on large PostgreSQL tables)",
+            labels=["exact"],
+        )
+        readings.add_metric([str(stats.readings_exact).lower()], stats.readings)
+        yield readings
+        yield GaugeMetricFamily(
+            "meterbill_dead_letters", "Messages kept in the dead-letter store", value=stats.dead_letters
+        )
+        yield GaugeMetricFamily(
+            "meterbill_reading_conflicts", "Readings offered with another value for a stored key", value=stats.conflicts
+        )
+
+
+class ApiMetrics:
+    def __init__(self, *, version: str, backend: str, stats: Callable[[], StoreStats]) -> None:
+        self.registry = CollectorRegistry()
+        info = Gauge("meterbill_build_info", "The running meterbill version", ["version"], registry=self.registry)
+        info.labels(version=version).set(1)
+        self.requests = Counter(
+            "meterbill_http_requests",
+            "HTTP requests answered, by route template and status",
+            ["method", "route", "status"],
+            registry=self.registry,
+        )
+        self.seconds = Histogram(
+            "meterbill_http_request_seconds",
+            "Time to answer an HTTP request [s]",
+            ["route"],
+            registry=self.registry,
+        )
+        self.registry.register(_StoreCollector(backend, stats))
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
-        key = (method, route, status)
-        with self._lock:
-            self._count[key] += 1
-            self._seconds[key] = self._seconds.get(key, 0.0) + seconds
+        self.requests.labels(method=method, route=route, status=str(status)).inc()
+        self.seconds.labels(route=route).observe(seconds)
 
-    def lines(self) -> Iterable[str]:
-        with self._lock:
-            items = sorted(self._count.items())
-            seconds = dict(self._seconds)
-        yield "# HELP meterbill_http_requests_total HTTP requests answered, by route template and status."
-        yield "# TYPE meterbill_http_requests_total counter"
-        for (method, route, status), n in items:
-            yield f"meterbill_http_requests_total{_labels(method=method, route=route, status=str(status))} {n}"
-        yield "# HELP meterbill_http_request_seconds_total Time spent answering HTTP requests [s]."
-        yield "# TYPE meterbill_http_request_seconds_total counter"
-        for (method, route, status), _ in items:
-            value = seconds[(method, route, status)]
-            yield (
-                f"meterbill_http_request_seconds_total{_labels(method=method, route=route, status=str(status))}"
-                f" {value:.6f}"
-            )
-
-
-def render(*, version: str, backend: str, stats: StoreStats | None, http: HttpMetrics) -> str:
-    """The whole scrape; ``stats`` is None when the store did not answer."""
-    out = [
-        "# HELP meterbill_build_info The running meterbill version.",
-        "# TYPE meterbill_build_info gauge",
-        f"meterbill_build_info{_labels(version=version)} 1",
-        "# HELP meterbill_store_up 1 when the store answered this scrape.",
-        "# TYPE meterbill_store_up gauge",
-        f"meterbill_store_up{_labels(backend=backend)} {0 if stats is None else 1}",
-    ]
-    if stats is not None:
-        out += [
-            "# HELP meterbill_schema_version Highest applied migration.",
-            "# TYPE meterbill_schema_version gauge",
-            f"meterbill_schema_version {stats.schema_version}",
-            "# HELP meterbill_readings_stored Readings in the store (an estimate on large PostgreSQL tables).",
-            "# TYPE meterbill_readings_stored gauge",
-            f"meterbill_readings_stored{_labels(exact=str(stats.readings_exact).lower())} {stats.readings}",
-            "# HELP meterbill_dead_letters Messages kept in the dead-letter store.",
-            "# TYPE meterbill_dead_letters gauge",
-            f"meterbill_dead_letters {stats.dead_letters}",
-            "# HELP meterbill_reading_conflicts Readings offered with another value for a stored key.",
-            "# TYPE meterbill_reading_conflicts gauge",
-            f"meterbill_reading_conflicts {stats.conflicts}",
-        ]
-    out += http.lines()
-    return "\n".join(out) + "\n"
-
-
-def _labels(**labels: str) -> str:
-    body = ",".join(f'{k}="{_escape(v)}"' for k, v in labels.items())
-    return "{" + body + "}"
-
-
-def _escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

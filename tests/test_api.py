@@ -42,13 +42,13 @@ def test_metrics_expose_store_figures_and_request_counts(store: Store) -> None:
     assert api.get("/health").status_code == 200
     response = api.get("/metrics")
     assert response.status_code == 200
-    assert response.headers["content-type"].startswith("text/plain; version=0.0.4")
+    assert response.headers["content-type"].startswith("text/plain; version=")
     lines = response.text.splitlines()
-    assert f'meterbill_store_up{{backend="{store.backend}"}} 1' in lines
-    assert 'meterbill_readings_stored{exact="true"} 40' in lines
-    assert "meterbill_dead_letters 1" in lines
-    assert "meterbill_reading_conflicts 0" in lines
-    assert 'meterbill_http_requests_total{method="GET",route="/health",status="200"} 1' in lines
+    assert f'meterbill_store_up{{backend="{store.backend}"}} 1.0' in lines
+    assert 'meterbill_readings_stored{exact="true"} 40.0' in lines
+    assert "meterbill_dead_letters 1.0" in lines
+    assert "meterbill_reading_conflicts 0.0" in lines
+    assert 'meterbill_http_requests_total{method="GET",route="/health",status="200"} 1.0' in lines
     for line in lines:  # every sample line is "name{labels} number"
         if not line.startswith("#"):
             float(line.rsplit(" ", 1)[1])
@@ -62,7 +62,7 @@ def test_metrics_and_health_when_postgres_goes_away(pg_url: str) -> None:
     store.close()  # the pool is gone: every query now fails as an unreachable server would
     response = api.get("/metrics")
     assert response.status_code == 200
-    assert 'meterbill_store_up{backend="postgres"} 0' in response.text
+    assert 'meterbill_store_up{backend="postgres"} 0.0' in response.text
     health = api.get("/health")
     assert health.status_code == 503
     assert health.json()["title"] == "Store unavailable"

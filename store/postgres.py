@@ -73,7 +73,13 @@ _RECORD_CONFLICTS = f"""
 WITH offered AS (
     SELECT s.device_id, s.register, s.ts, r.value AS stored_value, s.value AS offered_value,
            s.unit, s.quality AS offered_quality, s.received_at
-    FROM readings_stage s JOIN readings r USING (device_id, register, ts)
+    FROM readings_stage s
+    -- LATERAL ... LIMIT 1 forces a primary-key look-up per staged row: the temporary stage has no
+    -- statistics, and a plain join let the planner hash the whole readings table every batch.
+    CROSS JOIN LATERAL (
+        SELECT r.value, r.unit FROM readings r
+        WHERE r.device_id = s.device_id AND r.register = s.register AND r.ts = s.ts LIMIT 1
+    ) r
     WHERE abs(s.value - r.value) > {SAME_VALUE_REL_TOL!r} * greatest(1.0, abs(s.value), abs(r.value))
        OR s.unit <> r.unit
 ), recorded AS (
@@ -217,8 +223,10 @@ class PostgresStore(BatchMixin, RegistryMixin):
         conn.execute("TRUNCATE readings_stage")  # rows of an earlier batch in this transaction
         _copy(conn, f"COPY readings_stage ({_COLUMNS}) FROM STDIN (FORMAT BINARY)", rows)
         inserted = conn.execute(_MOVE_STAGE).rowcount
-        row = conn.execute(_RECORD_CONFLICTS).fetchone()
-        conflicts = int(row[0]) if row else 0
+        conflicts = 0
+        if inserted < n:  # every staged row went in: nothing can conflict
+            row = conn.execute(_RECORD_CONFLICTS).fetchone()
+            conflicts = int(row[0]) if row else 0
         duplicates = n - inserted - conflicts
         self._direct_copy = duplicates == 0 and conflicts == 0
         return InsertResult(n, inserted, duplicates, conflicts)

@@ -1,0 +1,46 @@
+"""Every benchmark stays runnable: a tiny run, checking only the shape of its output (never timings)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_store_bench_prints_its_figures_as_json(pg_admin_url: str) -> None:
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "bench" / "store_bench.py"),
+            "--rows",
+            "4000",
+            "--executemany-rows",
+            "2000",
+            "--batch",
+            "1000",
+            "--devices",
+            "50",
+            "--pg-url",
+            pg_admin_url,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    figures = json.loads(result.stdout.strip().splitlines()[-1])
+    for key in ("copy_rows_per_s", "executemany_rows_per_s", "half_duplicate_rows_per_s", "plain_copy_rows_per_s"):
+        assert figures[key] > 0, key
+    assert figures["rows"] == 4000
+
+
+@pytest.mark.parametrize("script", sorted(p.name for p in (ROOT / "bench").glob("*_bench.py")))
+def test_every_bench_takes_quick(script: str) -> None:
+    text = (ROOT / "bench" / script).read_text(encoding="utf-8")
+    assert "--quick" in text and "json" in text, f"{script} must take --quick and print a JSON last line"

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 
 import typer
 from rich.console import Console
@@ -14,7 +17,7 @@ from meterbill.settings import Settings, load_settings
 from meterbill.wiring import open_store
 from store.contract import Store
 
-__all__ = ["console", "err_console", "settings_from", "store_from"]
+__all__ = ["JsonFormatter", "console", "err_console", "settings_from", "store_from"]
 
 console = Console()
 err_console = Console(stderr=True)
@@ -24,15 +27,32 @@ def settings_from(ctx: typer.Context, **overrides: object) -> Settings:
     """Settings for this invocation (``--config`` from the root command, then MB_* variables)."""
     root = ctx.find_root()
     settings = load_settings(root.obj, **{k: v for k, v in overrides.items() if v is not None})
-    logging.basicConfig(
-        level=settings.log_level,
-        format="%(name)s: %(message)s",
-        handlers=[RichHandler(console=err_console, show_path=False)],
-        force=True,
-    )
+    handler: logging.Handler
+    if settings.log_format == "json":
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler = RichHandler(console=err_console, show_path=False)
+        handler.setFormatter(logging.Formatter("%(name)s: %(message)s"))
+    logging.basicConfig(level=settings.log_level, handlers=[handler], force=True)
     for noisy in ("amqtt", "transitions", "uvicorn.error"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
     return settings
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, message (and the exception, if any)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False)
 
 
 @contextmanager

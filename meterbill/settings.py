@@ -69,6 +69,9 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         "INFO", description="logging level of every component"
     )
+    log_format: Literal["text", "json"] = Field(
+        "text", description="text for people; json: one object per line for log collectors"
+    )
 
     @classmethod
     def settings_customise_sources(

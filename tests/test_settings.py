@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import logging
 from pathlib import Path
 
 import pytest
 
+from meterbill.cli_common import JsonFormatter
 from meterbill.errors import ConfigurationError
 from meterbill.settings import DEV_SECRET_KEY, Settings, load_settings
 from meterbill.wiring import open_store, sqlite_path
@@ -86,3 +89,14 @@ def test_readme_documents_every_setting() -> None:
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
     for name in Settings.model_fields:
         assert f"`MB_{name.upper()}`" in readme, f"README.md's configuration table lacks MB_{name.upper()}"
+
+
+def test_json_logs_are_one_object_per_line() -> None:
+    record = logging.LogRecord("gateway.service", logging.WARNING, __file__, 1, "store down: %s", ("timeout",), None)
+    line = JsonFormatter().format(record)
+    assert json.loads(line) | {"ts": "x"} == {
+        "ts": "x",
+        "level": "WARNING",
+        "logger": "gateway.service",
+        "message": "store down: timeout",
+    }

@@ -64,6 +64,7 @@ class Settings(BaseSettings):
         1000, ge=1, le=65535, description="unacknowledged messages the broker may send us: bounds gateway memory"
     )
     gateway_metrics_port: int = Field(9108, ge=0, le=65535, description="gateway Prometheus port; 0 picks a free one")
+    gateway_metrics_host: str = Field("127.0.0.1", description="address the gateway's metrics endpoint binds to")
     gateway_clock_skew_s: int = Field(300, ge=0, description="how far ahead of our clock a device timestamp may be")
     gateway_backfill_days: int = Field(400, ge=1, description="how old a reading may still be accepted")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(

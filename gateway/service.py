@@ -33,7 +33,7 @@ from gateway.subscriber import Delivery, Subscriber
 from store.contract import Batch, BatchResult, GatewayInstance, NewDeadLetter, Store
 from store.errors import StoreError, StoreUnavailable
 
-__all__ = ["GatewayConfig", "GatewayWorker", "RegistryCache"]
+__all__ = ["GatewayConfig", "GatewayWorker", "RegistryCache", "batch_of"]
 
 log = logging.getLogger(__name__)
 
@@ -179,7 +179,7 @@ class GatewayWorker:
 
     def _commit(self, items: list[tuple[Delivery, Accept | Reject]]) -> list[BatchResult]:
         try:
-            return [self._store.commit_batch(_batch([decision for _, decision in items]))]
+            return [self._store.commit_batch(batch_of([decision for _, decision in items]))]
         except StoreUnavailable:
             raise
         except StoreError as exc:
@@ -193,7 +193,7 @@ class GatewayWorker:
                     getattr(decision, "device_id", None),
                     delivery.message.payload,
                 )
-                return [self._store.commit_batch(_batch([letter]))]
+                return [self._store.commit_batch(batch_of([letter]))]
             log.warning("store refused a batch of %d (%s): committing message by message", len(items), exc)
             return [r for item in items for r in self._commit([item])]
         finally:
@@ -240,7 +240,7 @@ class GatewayWorker:
             log.debug("heartbeat not recorded: %s", exc)
 
 
-def _batch(decisions: Sequence[Accept | Reject]) -> Batch:
+def batch_of(decisions: Sequence[Accept | Reject]) -> Batch:
     readings: list[Reading] = []
     trips: list[Trip] = []
     events: list[VehicleEvent] = []

@@ -1,14 +1,18 @@
-"""Billing errors."""
+"""Errors of the billing core."""
 
 from __future__ import annotations
 
 from meterbill.errors import MeterbillError
 
-__all__ = ["BillingError", "LifecycleError"]
+__all__ = ["BillingError", "LifecycleError", "MoneyError"]
 
 
 class BillingError(MeterbillError):
-    """Base of the billing package's errors."""
+    """Base class of every error raised by ``billing``."""
+
+
+class MoneyError(BillingError, ValueError):
+    """An amount or currency that money arithmetic refuses (a float, an unknown currency)."""
 
 
 class LifecycleError(BillingError, ValueError):

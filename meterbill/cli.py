@@ -15,6 +15,7 @@ import typer
 from meterbill.cli_common import console, err_console, settings_from
 from meterbill.cli_data import conflicts_app, deadletters_app, readings_app, reviews_app
 from meterbill.cli_gateway import gateway_app
+from meterbill.cli_rate import rate
 from meterbill.cli_registry import broker_app, contracts_app, customers_app, devices_app
 from meterbill.errors import MeterbillError
 
@@ -30,6 +31,7 @@ app.add_typer(customers_app, name="customers")
 app.add_typer(contracts_app, name="contracts")
 app.add_typer(broker_app, name="broker")
 app.add_typer(gateway_app, name="gateway")
+app.command("rate")(rate)
 app.add_typer(deadletters_app, name="deadletters")
 app.add_typer(conflicts_app, name="conflicts")
 app.add_typer(reviews_app, name="reviews")

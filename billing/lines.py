@@ -22,7 +22,7 @@ from rating.calendar import BillingPeriod
 from rating.engine import Rating
 from rating.tariff import Band, LineCategory, Tariff
 
-__all__ = ["InvoiceLine", "PeriodStatement", "Statement", "TaxLine", "build_statement", "statement_json"]
+__all__ = ["PeriodStatement", "Statement", "StatementLine", "TaxLine", "build_statement", "statement_json"]
 
 _EXCISE_PER = {
     "kWh": (Decimal(1), "kWh"),
@@ -37,7 +37,7 @@ _DEMAND_PLACES = 4
 
 
 @dataclass(frozen=True)
-class InvoiceLine:
+class StatementLine:
     """One invoice line; ``amount`` = ``quantity`` x ``unit_price`` rounded once [currency]."""
 
     code: str
@@ -67,7 +67,7 @@ class PeriodStatement:
     currency: str
     start: date
     end: date
-    lines: tuple[InvoiceLine, ...]
+    lines: tuple[StatementLine, ...]
     taxes: tuple[TaxLine, ...]
 
     @property
@@ -112,13 +112,13 @@ class _Period:
 
     def __init__(self, currency: str) -> None:
         self.currency = currency
-        self.lines: list[InvoiceLine] = []
+        self.lines: list[StatementLine] = []
 
     def add(
         self, code: str, description: str, category: LineCategory, quantity: Decimal, unit: str, price: Decimal
     ) -> None:
         amount = line_amount(quantity, price, self.currency)
-        self.lines.append(InvoiceLine(code, description, category, quantity, unit, price, amount))
+        self.lines.append(StatementLine(code, description, category, quantity, unit, price, amount))
 
     def total(self, categories: set[str] | None = None) -> Decimal:
         return sum_money(
@@ -252,7 +252,7 @@ def _minimum(tariff: Tariff, period: BillingPeriod, out: _Period) -> None:
 def statement_json(statement: Statement) -> dict[str, Any]:
     """The ``meterbill rate --format json`` object: amounts, quantities and prices as decimal strings."""
 
-    def line(ln: InvoiceLine) -> dict[str, str]:
+    def line(ln: StatementLine) -> dict[str, str]:
         return {
             "code": ln.code,
             "description": ln.description,

@@ -17,6 +17,7 @@ from meterbill.cli_data import conflicts_app, deadletters_app, readings_app, rev
 from meterbill.cli_gateway import gateway_app
 from meterbill.cli_rate import rate
 from meterbill.cli_registry import broker_app, contracts_app, customers_app, devices_app
+from meterbill.cli_simulate import simulate_app
 from meterbill.errors import MeterbillError
 
 __all__ = ["app", "main"]
@@ -32,6 +33,7 @@ app.add_typer(contracts_app, name="contracts")
 app.add_typer(broker_app, name="broker")
 app.add_typer(gateway_app, name="gateway")
 app.command("rate")(rate)
+app.add_typer(simulate_app, name="simulate")
 app.add_typer(deadletters_app, name="deadletters")
 app.add_typer(conflicts_app, name="conflicts")
 app.add_typer(reviews_app, name="reviews")

@@ -4,7 +4,9 @@ The client id is claimed in the store before connecting (compare-and-set on the 
 two live gateways can never share one, even on different hosts: they would evict each other from
 the broker in a loop and cause mass redelivery. Without an explicit id, a process takes the lowest
 free ``meterbill-<group>-<n>``; a gateway restarted on the same host after a crash takes its old
-id back at once (its previous pid is dead) and so resumes its broker session.
+id back at once (its previous pid is dead) and so resumes its broker session. In a container the
+restarted process often gets the very pid of the one that crashed: a row with this host and our own
+pid that this process did not claim is such a previous incarnation, not a live holder.
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ log = logging.getLogger(__name__)
 
 LEASE = timedelta(seconds=30)  # a heartbeat older than this frees the client id
 _MAX_SLOTS = 1000
+_held_here: set[str] = set()  # client ids claimed by this process (several gateways may run in one)
+_held_lock = threading.Lock()
 
 
 class ClientIdTaken(BrokerError):
@@ -60,13 +64,23 @@ def _pid_alive(pid: int) -> bool:
 
 def claim_client_id(store: Store, *, group: str, explicit: str | None, now: datetime | None = None) -> str:
     """Claim ``explicit`` or the lowest free ``meterbill-<group>-<n>``; raise ClientIdTaken if held."""
-    now = now or datetime.now(UTC)
+    with _held_lock:  # claims of one process one at a time, so that _held_here is always up to date
+        return _claim(store, group=group, explicit=explicit, now=now or datetime.now(UTC))
+
+
+def _claim(store: Store, *, group: str, explicit: str | None, now: datetime) -> str:
     host, pid = socket.gethostname(), os.getpid()
     held = {g.client_id: g for g in store.gateway_instances()}
     candidates = [explicit] if explicit else [f"meterbill-{group}-{n}" for n in range(_MAX_SLOTS)]
     for client_id in candidates:
         current = held.get(client_id)
-        if current is not None and not stale(current, now=now, lease=LEASE, host=host, pid_alive=_pid_alive):
+
+        def alive(holder: int, client_id: str = client_id) -> bool:
+            if holder == pid:  # this process: a live holder only if it claimed the id itself
+                return client_id in _held_here
+            return _pid_alive(holder)
+
+        if current is not None and not stale(current, now=now, lease=LEASE, host=host, pid_alive=alive):
             if explicit:
                 raise ClientIdTaken(
                     f"client id {client_id} is held by a live gateway (pid {current.pid} on {current.host},"
@@ -75,6 +89,7 @@ def claim_client_id(store: Store, *, group: str, explicit: str | None, now: date
             continue
         mine = GatewayInstance(client_id, host, pid, now, now, False, {})
         if store.claim_gateway(mine, replacing=current):
+            _held_here.add(client_id)
             return client_id
         if explicit:
             raise ClientIdTaken(f"client id {client_id} was claimed by another gateway at the same moment")
@@ -84,7 +99,16 @@ def claim_client_id(store: Store, *, group: str, explicit: str | None, now: date
 def run_gateway(store: Store, address: BrokerAddress, options: GatewayOptions, stop: threading.Event) -> None:
     """Run until ``stop`` is set (SIGTERM/SIGINT in the CLI); raises BrokerError on a fatal refusal."""
     client_id = claim_client_id(store, group=options.group, explicit=options.client_id)
+    try:
+        _run(store, address, options, stop, client_id)
+    finally:
+        with _held_lock:
+            _held_here.discard(client_id)
+
+
+def _run(store: Store, address: BrokerAddress, options: GatewayOptions, stop: threading.Event, client_id: str) -> None:
     metrics = GatewayMetrics()
+    server = None
     if options.metrics_port is not None:
         server, _ = start_http_server(options.metrics_port, addr=options.metrics_host, registry=metrics.registry)
         log.info("gateway metrics on http://%s:%d/metrics", options.metrics_host, server.server_port)
@@ -97,6 +121,7 @@ def run_gateway(store: Store, address: BrokerAddress, options: GatewayOptions, s
         group=options.group if options.shared else None,
         receive_maximum=config.max_unacked_messages,
         on_state=lambda up: metrics.connected.set(1 if up else 0),
+        backlog=lambda: worker.buffered(),  # noqa: PLW0108 - late: the worker is made below, before start()
     )
     worker = GatewayWorker(store, subscriber, deliveries, config=config, metrics=metrics, client_id=client_id)
     subscriber.start()
@@ -112,6 +137,9 @@ def run_gateway(store: Store, address: BrokerAddress, options: GatewayOptions, s
         worker.run(stop)
     finally:
         subscriber.stop()
+        if server is not None:  # a gateway run inside a longer-lived process must give its port back
+            server.shutdown()
+            server.server_close()
     if subscriber.fatal is not None:
         raise subscriber.fatal
 

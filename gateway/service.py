@@ -92,6 +92,14 @@ class GatewayWorker:
         self._client_id = client_id
         self._started_at = datetime.now(UTC)
         self._last_beat = 0.0
+        # Received and not yet committed: the batch in hand plus the queue, read when /metrics is
+        # scraped, so that it stays true while the worker waits on a store that is down.
+        self._in_hand = 0
+        metrics.buffer.set_function(self.buffered)
+
+    def buffered(self) -> int:
+        """Messages received and not yet committed: the batch in hand plus the queue (any thread)."""
+        return self._in_hand + self._deliveries.qsize()
 
     # -- the loop -------------------------------------------------------------------------
     def run(self, stop: threading.Event) -> None:
@@ -106,13 +114,15 @@ class GatewayWorker:
             except queue.Empty:
                 delivery = None
             if delivery is not None:
-                decision = self._decide(delivery)
+                decision = self._decide(delivery, stop)
+                if decision is None:
+                    return  # stopped while the store was down: the broker redelivers
                 if not items:
                     deadline = time.monotonic() + self._config.batch_max_delay_s
                 items.append((delivery, decision))
+                self._in_hand = len(items)
                 if isinstance(decision, Accept):
                     readings += len(decision.readings)
-            self._metrics.buffer.set(len(items) + self._deliveries.qsize())
             due = items and (
                 readings >= self._config.batch_max_readings
                 or len(items) >= self._config.max_unacked_messages
@@ -122,6 +132,7 @@ class GatewayWorker:
                 if not self._flush(items, stop):
                     return  # stopped while the store was down: the broker redelivers
                 items, readings = [], 0
+                self._in_hand = 0
             self._heartbeat()
         # Graceful stop: what is queued was received on this connection; commit it all, then ack.
         while True:
@@ -129,19 +140,26 @@ class GatewayWorker:
                 delivery = self._deliveries.get_nowait()
             except queue.Empty:
                 break
-            items.append((delivery, self._decide(delivery)))
+            decision = self._decide(delivery, stop)
+            if decision is None:
+                break  # the store is down: what is left stays unacknowledged for redelivery
+            items.append((delivery, decision))
         if items:
             self._flush(items, threading.Event(), attempts=3)
         self._heartbeat(force=True, stopping=True)
 
-    def _decide(self, delivery: Delivery) -> Accept | Reject:
+    def _decide(self, delivery: Delivery, stop: threading.Event) -> Accept | Reject | None:
+        """The pipeline's decision; None when ``stop`` is set while the registry cannot be read."""
         self._metrics.received.inc()
-        try:
-            return process(delivery.message, datetime.now(UTC), self._cache.lookup, self._config.policy)
-        except StoreError as exc:  # the registry look-up failed: decide again once the store is back
-            log.warning("registry look-up failed (%s); the message waits for the store", exc)
-            self._wait_for_store()
-            return self._decide(delivery)
+        delay = self._config.retry_backoff_s[0]
+        while True:
+            try:
+                return process(delivery.message, datetime.now(UTC), self._cache.lookup, self._config.policy)
+            except StoreError as exc:  # the registry look-up failed: decide again once the store is back
+                log.warning("registry look-up failed (%s); the message waits for the store", exc)
+                if stop.wait(delay):
+                    return None
+                delay = min(delay * 2, self._config.retry_backoff_s[1])
 
     # -- committing -----------------------------------------------------------------------
     def _flush(
@@ -206,16 +224,6 @@ class GatewayWorker:
         m.duplicates.inc(result.readings.duplicates)
         m.conflicts.inc(result.readings.conflicts)
         m.reviews.inc(result.reviews_inserted)
-
-    def _wait_for_store(self) -> None:
-        delay = self._config.retry_backoff_s[0]
-        while True:
-            try:
-                self._store.ping()
-                return
-            except StoreError:
-                time.sleep(delay)
-                delay = min(delay * 2, self._config.retry_backoff_s[1])
 
     # -- heartbeat ------------------------------------------------------------------------
     def _heartbeat(self, *, force: bool = False, stopping: bool = False) -> None:

@@ -3,14 +3,23 @@
 Messages go to a queue for the worker; nothing is acknowledged until the worker says so, after its
 commit. The broker never sends more than ``receive_maximum`` unacknowledged messages (MQTT v5
 Receive Maximum; Mosquitto's ``max_inflight_messages`` for 3.1.1), which bounds our memory however
-long the store is down. Sessions are persistent (clean start off, session expiry set) under a
-stable client id, so a restarted gateway gets what the broker kept for it.
+long the store is down. Not every broker keeps to it: Mosquitto before 2.0.13 sends up to a whole
+window more for each acknowledgement it gets. So whenever the gateway holds more than the window
+(``backlog``: the worker's batch plus the queue), the subscriber stops reading the socket until the
+worker has caught up, and TCP pushes back on the broker; acknowledgements and keepalive go on. A
+pause longer than about twice the keepalive (a store outage, with such a broker) ends in a
+reconnect, which only makes the broker redeliver what was not acknowledged. Sessions are
+persistent (clean start off, session expiry set) under a stable client id, so a restarted gateway
+gets what the broker kept for it.
 
 Acknowledgements belong to a connection: after a reconnect the broker redelivers what was not
 acknowledged, so a message received on an earlier connection is never acknowledged on a later one
 (its redelivery will be, and the store makes the repeat harmless). Reconnects back off
-exponentially with jitter. With MQTT v5, a disconnect with reason 142 (session taken over) means
-another process connected with our client id; repeated takeovers stop the gateway.
+exponentially with jitter; the backoff starts over only once a connection has lasted, so a broker
+that keeps dropping us is not hammered. With MQTT v5, a disconnect with reason 142 (session taken
+over) means another process connected with our client id. Mosquitto 2.0 sends no such reason: it
+just closes the old connection, so a connection the broker closes within seconds of accepting it
+counts as a takeover too. Repeated takeovers stop the gateway.
 """
 
 from __future__ import annotations
@@ -26,7 +35,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
@@ -40,6 +49,8 @@ __all__ = ["Delivery", "Subscriber"]
 log = logging.getLogger(__name__)
 
 _SESSION_TAKEN_OVER = 142
+_CONNECTION_LOST = 128  # what paho reports when the broker closed the socket without a DISCONNECT
+_STABLE_AFTER_S = 5.0  # a connection closed by the broker sooner than this looks like a takeover
 _TAKEOVERS_TO_GIVE_UP = 3
 _TAKEOVER_WINDOW_S = 60.0
 
@@ -66,10 +77,12 @@ class Subscriber:
         keepalive_s: int = 30,
         backoff_s: tuple[float, float] = (0.5, 30.0),
         on_state: Callable[[bool], None] = lambda connected: None,
+        backlog: Callable[[], int] | None = None,
     ) -> None:
         self.address = address
         self.client_id = client_id
         self._deliveries = deliveries
+        self._backlog = backlog or deliveries.qsize  # messages received and not yet acknowledged
         self._filters = [f"$share/{group}/{t}" if group else t for t in SUBSCRIPTIONS]
         self._receive_maximum = receive_maximum
         self._session_expiry_s = session_expiry_s
@@ -83,6 +96,7 @@ class Subscriber:
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._takeovers: list[float] = []
+        self._connected_since = 0.0
         self.fatal: BrokerError | None = None
         self._thread = threading.Thread(target=self._run, name=f"mqtt-{client_id}", daemon=True)
 
@@ -130,11 +144,22 @@ class Subscriber:
             client = self._new_client()
             try:
                 self._connect(client)
+                warned = False
                 while not self._stop.is_set():
-                    rc = client.loop(timeout=0.5)
+                    if self._connected.is_set() and self._backlog() > self._receive_maximum:
+                        if not warned:
+                            warned = True
+                            log.warning(
+                                "the broker sent more than the %d unacknowledged messages we allow (Mosquitto"
+                                " before 2.0.13 does); reading paused until the gateway catches up",
+                                self._receive_maximum,
+                            )
+                        rc = self._hold(client)
+                    else:
+                        rc = client.loop(timeout=0.5)
                     if rc != mqtt.MQTT_ERR_SUCCESS:
                         break
-                    if self._connected.is_set():
+                    if self._connected.is_set() and time.monotonic() - self._connected_since >= _STABLE_AFTER_S:
                         delay = self._backoff[0]
             except OSError as exc:
                 log.warning("MQTT broker %s unreachable: %s", self.address, exc)
@@ -148,6 +173,14 @@ class Subscriber:
                 log.info("reconnecting to %s in %.1f s", self.address, pause)
                 self._stop.wait(pause)
                 delay = min(delay * 2, self._backoff[1])
+
+    def _hold(self, client: mqtt.Client) -> MQTTErrorCode:
+        """One turn without reading: send what is queued (acknowledgements), keep the keepalive."""
+        rc = client.loop_write()
+        if rc == mqtt.MQTT_ERR_SUCCESS:
+            rc = client.loop_misc()
+        self._stop.wait(0.005)
+        return rc
 
     def _new_client(self) -> mqtt.Client:
         client = mqtt.Client(
@@ -202,14 +235,32 @@ class Subscriber:
             self.protocol,
             "resumed" if getattr(flags, "session_present", False) else "new",
         )
+        self._connected_since = time.monotonic()
         self._set_connected(True)
 
     def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, rc: Any, props: Any) -> None:
+        was_connected = self._connected.is_set()
         self._set_connected(False)
-        if getattr(rc, "value", None) == _SESSION_TAKEN_OVER:
-            now = time.monotonic()
+        now = time.monotonic()
+        code = getattr(rc, "value", None)
+        dropped_at_once = (
+            was_connected
+            and not self._stop.is_set()
+            and code == _CONNECTION_LOST
+            and not getattr(flags, "is_disconnect_packet_from_server", False)
+            and now - self._connected_since < _STABLE_AFTER_S
+        )
+        if code == _SESSION_TAKEN_OVER or dropped_at_once:
             self._takeovers = [t for t in self._takeovers if now - t < _TAKEOVER_WINDOW_S] + [now]
-            log.error("another process connected with client id %s and took over our session", self.client_id)
+            if code == _SESSION_TAKEN_OVER:
+                log.error("another process connected with client id %s and took over our session", self.client_id)
+            else:
+                log.error(
+                    "the broker closed our connection %.1f s after accepting it: another process may be connected"
+                    " with client id %s",
+                    now - self._connected_since,
+                    self.client_id,
+                )
             if len(self._takeovers) >= _TAKEOVERS_TO_GIVE_UP:
                 self.fatal = BrokerError(
                     f"client id {self.client_id} is used by another live process (session taken over"

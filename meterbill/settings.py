@@ -58,10 +58,10 @@ class Settings(BaseSettings):
     gateway_client_id: str | None = Field(
         None, description="MQTT client id; unset: meterbill-<group>-<n>, the lowest slot free in the store"
     )
-    gateway_batch_max_readings: int = Field(5000, ge=1, description="commit when a batch holds this many readings")
+    gateway_batch_max_readings: int = Field(10_000, ge=1, description="commit when a batch holds this many readings")
     gateway_batch_max_delay_ms: int = Field(200, ge=1, description="commit a batch at the latest after this delay")
     gateway_receive_maximum: int = Field(
-        1000, ge=1, le=65535, description="unacknowledged messages the broker may send us: bounds gateway memory"
+        5000, ge=1, le=65535, description="unacknowledged messages the broker may send us: bounds gateway memory"
     )
     gateway_metrics_port: int = Field(9108, ge=0, le=65535, description="gateway Prometheus port; 0 picks a free one")
     gateway_metrics_host: str = Field("127.0.0.1", description="address the gateway's metrics endpoint binds to")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -38,6 +39,43 @@ def test_store_bench_prints_its_figures_as_json(pg_admin_url: str) -> None:
     for key in ("copy_rows_per_s", "executemany_rows_per_s", "half_duplicate_rows_per_s", "plain_copy_rows_per_s"):
         assert figures[key] > 0, key
     assert figures["rows"] == 4000
+
+
+def test_ingest_bench_prints_its_figures_as_json(pg_admin_url: str) -> None:
+    mosquitto = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+    if not Path(mosquitto).exists():
+        pytest.skip("the ingest bench needs a mosquitto binary")
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "bench" / "ingest_bench.py"),
+            "--single-messages",
+            "200",
+            "--batched-messages",
+            "20",
+            "--meters",
+            "20",
+            "--latency-seconds",
+            "0.5",
+            "--batch-max-delay-ms",
+            "20",
+            "--mosquitto",
+            mosquitto,
+            "--pg-url",
+            pg_admin_url,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    figures = json.loads(result.stdout.strip().splitlines()[-1])
+    for key in ("batched_readings_per_s", "single_msgs_per_s", "ceiling_msgs_per_s", "p99_commit_latency_s"):
+        assert figures[key] > 0, key
+    assert figures["single_messages"] == 200
+    assert figures["batched_messages"] == 20
+    assert isinstance(figures["all_targets_met"], bool)
 
 
 @pytest.mark.parametrize("script", sorted(p.name for p in (ROOT / "bench").glob("*_bench.py")))

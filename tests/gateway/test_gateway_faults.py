@@ -460,8 +460,10 @@ def test_store_outage_mid_stream_loses_nothing_and_memory_stays_bounded(tmp_path
             side.wait_acked()
             before = gateway.output(tail=10**7).count("store unavailable")
             wait_for(
-                lambda: "registry look-up failed" in gateway.output(tail=10**7)
-                or gateway.output(tail=10**7).count("store unavailable") > before,
+                lambda: (
+                    "registry look-up failed" in gateway.output(tail=10**7)
+                    or gateway.output(tail=10**7).count("store unavailable") > before
+                ),
                 timeout_s=30,
                 what="the gateway to notice the store is down",
             )

@@ -153,17 +153,22 @@ def _readings(message: Message, now: datetime, device: Device, policy: Policy) -
     )
     if isinstance(decoded, Rejection):
         return _rejection(message, policy, decoded, device.id)
+    # Hoisted out of the loop: bounds and registers are the same for every reading of the message.
+    latest, earliest = now + policy.clock_skew, now - policy.backfill
+    registers = device.registers
+    check_power = device.max_power_kw is not None
     reviews: list[ReadingReview] = []
     for i, reading in enumerate(decoded.readings):
-        where = f"readings[{i}]"
-        register = device.register(reading.register)
-        if register is None:
-            known = ", ".join(r.code for r in device.registers) or "none"
+        for register in registers:  # a handful at most: cheaper than device.register()'s generator
+            if register.code == reading.register:
+                break
+        else:
+            known = ", ".join(r.code for r in registers) or "none"
             return _reject(
                 message,
                 policy,
                 GatewayReason.UNKNOWN_REGISTER,
-                f"{where}.register: {device.id} has no register {reading.register} (it has {known})",
+                f"readings[{i}].register: {device.id} has no register {reading.register} (it has {known})",
                 device.id,
             )
         if reading.unit != register.unit:
@@ -171,16 +176,18 @@ def _readings(message: Message, now: datetime, device: Device, policy: Policy) -
                 message,
                 policy,
                 GatewayReason.WRONG_REGISTER_UNIT,
-                f"{where}.unit: register {register.code} of {device.id} counts {register.unit},"
+                f"readings[{i}].unit: register {register.code} of {device.id} counts {register.unit},"
                 f" the reading is in {reading.unit}",
                 device.id,
             )
-        problem = _check_times(now, policy, [reading.ts], where)
-        if problem is not None:
-            return _reject(message, policy, problem[0], problem[1], device.id)
-        review = _plausibility(device, reading)
-        if review is not None:
-            reviews.append(review)
+        if not earliest <= reading.ts <= latest:
+            problem = _check_times(now, policy, [reading.ts], f"readings[{i}]")
+            if problem is not None:
+                return _reject(message, policy, problem[0], problem[1], device.id)
+        if check_power:
+            review = _plausibility(device, reading)
+            if review is not None:
+                reviews.append(review)
     return Accept(
         message, device.id, readings=decoded.readings, reviews=tuple(reviews), activate=device.status == "provisioned"
     )

@@ -96,17 +96,34 @@ def _claim(store: Store, *, group: str, explicit: str | None, now: datetime) -> 
     raise ClientIdTaken(f"no free gateway slot among {_MAX_SLOTS} for group {group}")
 
 
-def run_gateway(store: Store, address: BrokerAddress, options: GatewayOptions, stop: threading.Event) -> None:
-    """Run until ``stop`` is set (SIGTERM/SIGINT in the CLI); raises BrokerError on a fatal refusal."""
+def run_gateway(
+    store: Store,
+    address: BrokerAddress,
+    options: GatewayOptions,
+    stop: threading.Event,
+    ready: threading.Event | None = None,
+) -> None:
+    """Run until ``stop`` is set (SIGTERM/SIGINT in the CLI); raises BrokerError on a fatal refusal.
+
+    ``ready``, when given, is set once the broker confirmed the subscriptions: from then on nothing
+    published is missed (the session is persistent), which is what a caller that publishes next waits for.
+    """
     client_id = claim_client_id(store, group=options.group, explicit=options.client_id)
     try:
-        _run(store, address, options, stop, client_id)
+        _run(store, address, options, stop, client_id, ready)
     finally:
         with _held_lock:
             _held_here.discard(client_id)
 
 
-def _run(store: Store, address: BrokerAddress, options: GatewayOptions, stop: threading.Event, client_id: str) -> None:
+def _run(
+    store: Store,
+    address: BrokerAddress,
+    options: GatewayOptions,
+    stop: threading.Event,
+    client_id: str,
+    ready: threading.Event | None,
+) -> None:
     metrics = GatewayMetrics()
     server = None
     if options.metrics_port is not None:
@@ -125,6 +142,8 @@ def _run(store: Store, address: BrokerAddress, options: GatewayOptions, stop: th
     )
     worker = GatewayWorker(store, subscriber, deliveries, config=config, metrics=metrics, client_id=client_id)
     subscriber.start()
+    if ready is not None:
+        threading.Thread(target=_signal_ready, args=(subscriber, ready, stop), daemon=True).start()
     log.info(
         "gateway %s started (group %s, %s subscription)",
         client_id,
@@ -142,6 +161,13 @@ def _run(store: Store, address: BrokerAddress, options: GatewayOptions, stop: th
             server.server_close()
     if subscriber.fatal is not None:
         raise subscriber.fatal
+
+
+def _signal_ready(subscriber: Subscriber, ready: threading.Event, stop: threading.Event) -> None:
+    while not stop.is_set():
+        if subscriber.subscribed.wait(0.2):
+            ready.set()
+            return
 
 
 def _stop_on_fatal(subscriber: Subscriber, stop: threading.Event) -> None:

@@ -97,12 +97,19 @@ def demo(
     ctx: typer.Context,
     once: Annotated[bool, typer.Option("--once", help="check /health over HTTP, print a summary, exit")] = False,
     port: Annotated[int, typer.Option(help="API port; 0 picks a free one")] = 0,
+    meters: Annotated[int, typer.Option(min=0, help="simulated meters (mixed 5:1:1 electricity, gas, water)")] = 70,
+    vehicles: Annotated[int, typer.Option(min=0, help="simulated insured vehicles")] = 20,
+    days: Annotated[int, typer.Option(min=1, max=365, help="simulated days, ending today")] = 30,
+    seed: Annotated[int, typer.Option(min=0, help="same seed, same world")] = 7,
+    faults: Annotated[str, typer.Option(help="injected faults, e.g. dup=0.05,garbage=0.001")] = "",
 ) -> None:
-    """Run meterbill on its embedded defaults: SQLite store, in-process broker, the API."""
+    """Run meterbill on its embedded defaults: SQLite store, in-process broker, simulated fleets, gateway, API."""
     from meterbill.demo import run_demo, summary_table
+    from meterbill.demo_world import World
 
     settings = settings_from(ctx)
-    summary = asyncio.run(run_demo(settings, once=once, port=port, console=console))
+    world = World(meters, vehicles, days, seed, faults) if meters or vehicles else None
+    summary = asyncio.run(run_demo(settings, once=once, port=port, console=console, world=world))
     if once:
         console.print(summary_table(summary))
         if summary.health_status != 200:

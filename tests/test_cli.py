@@ -11,6 +11,7 @@ import time
 import httpx
 import pytest
 
+from gateway.mqtt import BrokerAddress
 from tests.fix_cli import meterbill
 
 
@@ -71,3 +72,31 @@ def test_api_run_serves_until_sigterm(env: dict[str, str]) -> None:
         for stream in (proc.stdout, proc.stderr):
             if stream is not None:
                 stream.close()
+
+
+def test_demo_once_simulates_fleets_through_a_real_broker(env: dict[str, str], mqtt_broker: BrokerAddress) -> None:
+    env["MB_MQTT_URL"] = f"mqtt://{mqtt_broker.host}:{mqtt_broker.port}"
+    result = meterbill(
+        "demo",
+        "--once",
+        "--meters",
+        "7",
+        "--vehicles",
+        "2",
+        "--days",
+        "2",
+        "--seed",
+        "3",
+        "--faults",
+        "garbage=0.2",
+        env=env,
+        timeout=180,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    stored = re.search(r"readings stored\s*│\s*([\d,]+)", result.stdout)
+    assert stored and int(stored[1].replace(",", "")) > 500, result.stdout
+    injected = re.search(r"faults injected\s*│\s*garbage (\d+)", result.stdout)
+    rejected = re.findall(r"(malformed_json|not_utf8) (\d+)", result.stdout)
+    assert injected, result.stdout
+    # Every injected garbage message ends as a dead letter, and nothing else does.
+    assert sum(int(n) for _, n in rejected) == int(injected[1]), result.stdout

@@ -53,6 +53,7 @@ log = logging.getLogger(__name__)
 _PUBACK_PACKET = struct.Struct("!BBH")  # PUBACK: type, remaining length 2, message id (MQTT 3.1.1 and 5)
 _READ_AHEAD = 100  # packets read without a select() in between, at most
 _SESSION_TAKEN_OVER = 142
+_CONNACK_TIMEOUT_S = 3.0  # a broker that accepted TCP but did not answer CONNECT by then
 _CONNECTION_LOST = 128  # what paho reports when the broker closed the socket without a DISCONNECT
 _STABLE_AFTER_S = 5.0  # a connection closed by the broker sooner than this looks like a takeover
 _TAKEOVERS_TO_GIVE_UP = 3
@@ -157,10 +158,14 @@ class Subscriber:
         delay = self._backoff[0]
         while not self._stop.is_set():
             client = self._new_client()
+            self._connack = False
             try:
                 self._connect(client)
+                asked_at = time.monotonic()
                 warned = False
                 while not self._stop.is_set():
+                    if self._unanswered(asked_at):
+                        break
                     if self._connected.is_set() and self._backlog() > self._receive_maximum:
                         if not warned:
                             warned = True
@@ -188,6 +193,18 @@ class Subscriber:
                 log.info("reconnecting to %s in %.1f s", self.address, pause)
                 self._stop.wait(pause)
                 delay = min(delay * 2, self._backoff[1])
+
+    def _unanswered(self, asked_at: float) -> bool:
+        """True when CONNECT went unanswered too long; an MQTT v5 attempt then falls back to 3.1.1."""
+        if self._connack or time.monotonic() - asked_at <= _CONNACK_TIMEOUT_S:
+            return False
+        # Some v3-only brokers (amqtt, the embedded one) drop an MQTT v5 CONNECT without answering it.
+        if self._protocol == mqtt.MQTTv5:
+            log.info("no CONNACK from %s to MQTT v5: falling back to 3.1.1", self.address)
+            self._protocol = mqtt.MQTTv311
+        else:
+            log.warning("no CONNACK from %s within %.0f s", self.address, _CONNACK_TIMEOUT_S)
+        return True
 
     def _read(self, client: mqtt.Client) -> MQTTErrorCode:
         """One turn of the client, then the packets already waiting, while they are messages."""
@@ -243,6 +260,7 @@ class Subscriber:
             client.connect(self.address.host, self.address.port, self._keepalive_s)
 
     def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, rc: Any, props: Any) -> None:
+        self._connack = True
         if rc.is_failure:
             if self._protocol == mqtt.MQTTv5 and rc.value in (1, 132):  # unacceptable / unsupported protocol
                 log.info("broker %s does not speak MQTT v5: falling back to 3.1.1", self.address)

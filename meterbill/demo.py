@@ -56,11 +56,7 @@ async def run_demo(
             kind = "embedded" if embedded else "configured"
             console.print(f"[green]broker[/] {kind} at {broker}: QoS 1 round trip {rtt * 1000:.1f} ms")
             ingested = None
-            if world is not None and embedded:
-                # The gateway's paho client and amqtt's in-process broker do not yet agree (see the
-                # issue note); the simulated month runs against a real broker named by MB_MQTT_URL.
-                console.print("[yellow]fleets[/] skipped: set MB_MQTT_URL to a Mosquitto broker to simulate a month")
-            elif world is not None:
+            if world is not None:
                 with console.status("Simulating the fleets ...") as spinner:
                     ingested = await asyncio.to_thread(
                         ingest_world,

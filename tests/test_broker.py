@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import threading
+from pathlib import Path
 
 import pytest
 
 from gateway.embedded_broker import EmbeddedBroker, probe_broker
 from gateway.errors import BrokerError, BrokerUrlError
 from gateway.mqtt import BrokerAddress
+from gateway.runner import GatewayOptions, run_gateway
+from store.sqlite import SQLiteStore
 from tests.fix_broker import free_port
 
 
@@ -60,3 +64,26 @@ def test_probe_of_a_dead_broker_is_a_broker_error() -> None:
     dead = BrokerAddress("127.0.0.1", free_port())
     with pytest.raises(BrokerError, match=str(dead.port)):
         asyncio.run(probe_broker(dead, timeout_s=3))
+
+
+def test_gateway_subscribes_through_the_embedded_broker(tmp_path: Path) -> None:
+    # amqtt speaks MQTT 3.1.1 only and drops a v5 CONNECT without a CONNACK: the gateway falls back.
+    store = SQLiteStore(tmp_path / "gw.db")
+    store.upgrade()
+
+    async def scenario() -> bool:
+        async with EmbeddedBroker() as address:
+            stop, ready = threading.Event(), threading.Event()
+            options = GatewayOptions(group="embedded", shared=False, metrics_port=None)
+            thread = threading.Thread(target=run_gateway, args=(store, address, options, stop, ready), daemon=True)
+            thread.start()
+            try:
+                return await asyncio.to_thread(ready.wait, 20)
+            finally:
+                stop.set()
+                await asyncio.to_thread(thread.join, 20)
+
+    try:
+        assert asyncio.run(scenario())
+    finally:
+        store.close()

@@ -36,11 +36,14 @@ def test_bad_configuration_exits_2_naming_the_variable(env: dict[str, str]) -> N
 
 
 def test_demo_once_serves_health_and_exits_0(env: dict[str, str]) -> None:
-    result = meterbill("demo", "--once", env=env)
+    result = meterbill("demo", "--once", "--meters", "7", "--vehicles", "2", "--days", "2", env=env)
     assert result.returncode == 0, result.stdout + result.stderr
     assert re.search(r"GET /health\s*│\s*200", result.stdout), result.stdout
     assert re.search(r"meterbill API: http://127\.0\.0\.1:\d+", result.stdout)
     assert "embedded mqtt://127.0.0.1:" in result.stdout
+    # The simulated fleets went through the embedded broker and the gateway into the store.
+    stored = re.search(r"readings stored\s*│\s*([\d,]+)", result.stdout)
+    assert stored and int(stored[1].replace(",", "")) > 500, result.stdout
 
 
 def test_api_run_serves_until_sigterm(env: dict[str, str]) -> None:

@@ -12,6 +12,7 @@ from typing import Annotated
 
 import typer
 
+from meterbill.cli_billing import audit_app, bill, invoice_app, tariffs_app
 from meterbill.cli_common import console, err_console, settings_from
 from meterbill.cli_data import conflicts_app, deadletters_app, readings_app, reviews_app
 from meterbill.cli_gateway import gateway_app
@@ -33,6 +34,10 @@ app.add_typer(contracts_app, name="contracts")
 app.add_typer(broker_app, name="broker")
 app.add_typer(gateway_app, name="gateway")
 app.command("rate")(rate)
+app.command("bill")(bill)
+app.add_typer(invoice_app, name="invoice")
+app.add_typer(audit_app, name="audit")
+app.add_typer(tariffs_app, name="tariffs")
 app.add_typer(simulate_app, name="simulate")
 app.add_typer(deadletters_app, name="deadletters")
 app.add_typer(conflicts_app, name="conflicts")

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal, Protocol
 
+from billing.ports import InvoiceStore
 from devices.model import Contract, Customer, Device, DeviceKind, DeviceStatus, MeterExchangeRecord
 from devices.readings import Reading, ReadingReview
 from devices.trips import Trip, VehicleEvent
@@ -289,5 +290,5 @@ class RegistryStore(Protocol):
     def meter_exchanges(self, contract_id: str) -> list[MeterExchangeRecord]: ...
 
 
-class Store(SchemaStore, ReadingStore, DeadLetterStore, IngestStore, RegistryStore, Protocol):
+class Store(SchemaStore, ReadingStore, DeadLetterStore, IngestStore, RegistryStore, InvoiceStore, Protocol):
     """Everything a backend implements."""

@@ -43,6 +43,7 @@ from store.contract import (
     StoreStats,
 )
 from store.errors import InvalidRowError, MigrationError, StoreError, StoreUnavailable
+from store.invoices import InvoiceMixin
 from store.registry import Dialect, RegistryMixin
 from store.schema import migrations_for
 
@@ -93,7 +94,7 @@ SELECT count(*) FROM offered
 _EPOCH_2000 = "TIMESTAMPTZ '2000-01-01 00:00:00+00'"
 
 
-class PostgresStore(BatchMixin, RegistryMixin):
+class PostgresStore(BatchMixin, RegistryMixin, InvoiceMixin):
     """The :class:`store.contract.Store` on PostgreSQL 15+ (TimescaleDB when installed)."""
 
     backend = "postgres"

@@ -30,6 +30,7 @@ from store.contract import (
     StoreStats,
 )
 from store.errors import InvalidRowError, MigrationError, StoreError, StoreUnavailable
+from store.invoices import InvoiceMixin
 from store.registry import Dialect, RegistryMixin
 from store.schema import migrations_for
 
@@ -51,7 +52,7 @@ def from_us(us: int) -> datetime:
     return _EPOCH + timedelta(microseconds=us)
 
 
-class SQLiteStore(BatchMixin, RegistryMixin):
+class SQLiteStore(BatchMixin, RegistryMixin, InvoiceMixin):
     """The :class:`store.contract.Store` in one SQLite file."""
 
     backend = "sqlite"

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.table import Table
 
-from meterbill.cli_common import console, err_console, settings_from, store_from
+from meterbill.cli_common import FormatOption, console, err_console, output_format, settings_from, store_from
 
 if TYPE_CHECKING:
     from billing.invoice import SellerSettings
@@ -35,7 +35,6 @@ invoice_app = typer.Typer(no_args_is_help=True, help="Invoices and credit notes:
 audit_app = typer.Typer(no_args_is_help=True, help="The tamper-evident invoice ledger.")
 tariffs_app = typer.Typer(no_args_is_help=True, help="Versioned tariffs that contracts bill against.")
 
-FormatOption = Annotated[str, typer.Option("--format", help="table or json")]
 SellerOption = Annotated[
     Path | None,
     typer.Option(
@@ -50,12 +49,6 @@ SellerOption = Annotated[
 def _fail(message: str, code: int = 1) -> typer.Exit:
     err_console.print(f"[red]error:[/] {message}", highlight=False, markup=True)
     return typer.Exit(code)
-
-
-def _format(value: str) -> str:
-    if value not in ("table", "json"):
-        raise typer.BadParameter(f"--format must be table or json, not {value!r}")
-    return value
 
 
 def rate_csv_text(tariff: Tariff, text: str) -> Rating:
@@ -196,7 +189,7 @@ def invoice_list(
         raise typer.BadParameter("must be draft, approved, issued or credited", param_hint="--status")
     with store_from(ctx) as store:
         records = store.invoices(period=period, status=status)  # type: ignore[arg-type]
-    if _format(fmt) == "json":
+    if output_format(fmt) == "json":
         console.print_json(json.dumps([_public(r) for r in records]))
         return
     table = Table("id", "number", "status", "type", "contract", "period", "net", "VAT", "total")

@@ -8,6 +8,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from typing import Annotated, Literal
 
 import typer
 from rich.console import Console
@@ -17,10 +18,29 @@ from meterbill.settings import Settings, load_settings
 from meterbill.wiring import open_store
 from store.contract import Store
 
-__all__ = ["JsonFormatter", "console", "err_console", "settings_from", "store_from"]
+__all__ = [
+    "Format",
+    "FormatOption",
+    "JsonFormatter",
+    "console",
+    "err_console",
+    "output_format",
+    "settings_from",
+    "store_from",
+]
 
 console = Console()
 err_console = Console(stderr=True)
+
+Format = Literal["table", "json"]
+FormatOption = Annotated[str, typer.Option("--format", help="table or json")]
+
+
+def output_format(value: str) -> Format:
+    """The ``--format`` of a listing command, or a usage error naming the choices."""
+    if value not in ("table", "json"):
+        raise typer.BadParameter(f"--format must be table or json, not {value!r}")
+    return value  # type: ignore[return-value]
 
 
 def settings_from(ctx: typer.Context, **overrides: object) -> Settings:

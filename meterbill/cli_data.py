@@ -19,13 +19,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Literal, TextIO
+from typing import TYPE_CHECKING, Annotated, TextIO
 
 import typer
 from rich.table import Table
 from rich.text import Text
 
-from meterbill.cli_common import console, err_console, settings_from, store_from
+from meterbill.cli_common import FormatOption, console, err_console, output_format, settings_from, store_from
 from store.contract import Conflict, DeadLetter, Store
 
 if TYPE_CHECKING:
@@ -40,20 +40,12 @@ conflicts_app = typer.Typer(no_args_is_help=True, help="Readings offered again w
 reviews_app = typer.Typer(no_args_is_help=True, help="Stored readings flagged for a person's review.")
 readings_app = typer.Typer(no_args_is_help=True, help="Stored readings.")
 
-Format = Literal["table", "json"]
-FormatOption = Annotated[str, typer.Option("--format", help="table or json")]
 LimitOption = Annotated[int, typer.Option("--limit", min=1, help="at most this many, newest first")]
 
 _DETAIL_WIDTH = 60  # characters of a dead letter's detail shown in a table
 _HEX_DUMP_BYTES = 256  # bytes of a binary payload shown by `deadletters show`
 _REPLAY_CHUNK = 200  # dead letters committed per store transaction during a replay
 _LOOK_AHEAD = (timedelta(days=1), timedelta(days=31), None)  # searching the index that closes the last interval
-
-
-def _format(value: str) -> Format:
-    if value not in ("table", "json"):
-        raise typer.BadParameter(f"--format must be table or json, not {value!r}")
-    return value  # type: ignore[return-value]
 
 
 def _iso(moment: datetime | None) -> str | None:
@@ -124,7 +116,7 @@ def deadletters_list(
     fmt: FormatOption = "table",
 ) -> None:
     """Dead letters, most recently received first (JSON: payload as base64, and as text when UTF-8)."""
-    output = _format(fmt)
+    output = output_format(fmt)
     with store_from(ctx) as store:
         letters = store.dead_letters(limit=limit, device_id=device, pending_only=pending)
     if output == "json":
@@ -156,7 +148,7 @@ def deadletters_show(
     fmt: FormatOption = "table",
 ) -> None:
     """Everything about one dead letter; the payload as text when it is UTF-8, else a hex dump of its start."""
-    output = _format(fmt)
+    output = output_format(fmt)
     with store_from(ctx) as store:
         letter = store.dead_letter(letter_id)
     if letter is None:
@@ -336,7 +328,7 @@ def _conflict_public(c: Conflict) -> dict[str, object]:
 @conflicts_app.command("list")
 def conflicts_list(ctx: typer.Context, limit: LimitOption = 100, fmt: FormatOption = "table") -> None:
     """Readings whose key was already stored with another value: the stored one is kept and billed."""
-    output = _format(fmt)
+    output = output_format(fmt)
     with store_from(ctx) as store:
         conflicts = store.conflicts(limit=limit)
     if output == "json":
@@ -368,7 +360,7 @@ def _stored_value(store: Store, review: ReadingReview) -> Reading | None:
 @reviews_app.command("list")
 def reviews_list(ctx: typer.Context, limit: LimitOption = 100, fmt: FormatOption = "table") -> None:
     """Unresolved readings flagged for review (stored and billed as sent), newest first, with their value."""
-    output = _format(fmt)
+    output = output_format(fmt)
     with store_from(ctx) as store:
         reviews = store.reviews(limit=limit)
         values = [_stored_value(store, r) for r in reviews]

@@ -10,7 +10,7 @@ import os
 from dataclasses import asdict, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated
 
 import typer
 from rich.table import Table
@@ -29,7 +29,7 @@ from devices.model import (
 from devices.provisioning import RowError, parse_device_csv
 from gateway.broker_auth import render_broker_auth
 from gateway.mqtt import BrokerAddress
-from meterbill.cli_common import console, err_console, settings_from, store_from
+from meterbill.cli_common import FormatOption, console, err_console, output_format, settings_from, store_from
 from store.errors import DuplicateError
 
 __all__ = ["broker_app", "contracts_app", "customers_app", "devices_app"]
@@ -38,15 +38,6 @@ devices_app = typer.Typer(no_args_is_help=True, help="Provision devices and thei
 customers_app = typer.Typer(no_args_is_help=True, help="Customers.")
 contracts_app = typer.Typer(no_args_is_help=True, help="Contracts: customer, tariff, devices, dates.")
 broker_app = typer.Typer(no_args_is_help=True, help="Broker credentials and ACLs.")
-
-Format = Literal["table", "json"]
-FormatOption = Annotated[str, typer.Option("--format", help="table or json")]
-
-
-def _format(value: str) -> Format:
-    if value not in ("table", "json"):
-        raise typer.BadParameter(f"--format must be table or json, not {value!r}")
-    return value  # type: ignore[return-value]
 
 
 def _print_secret(device_id: str, secret: str) -> None:
@@ -145,7 +136,7 @@ def devices_list(
     fmt: FormatOption = "table",
 ) -> None:
     """The registry, one device a line (secrets and hashes never leave)."""
-    output = _format(fmt)
+    output = output_format(fmt)
     with store_from(ctx) as store:
         devices = store.devices(status=status, kind=kind)  # type: ignore[arg-type]
     if output == "json":
@@ -223,7 +214,7 @@ def customers_add(
 @customers_app.command("list")
 def customers_list(ctx: typer.Context, fmt: FormatOption = "table") -> None:
     """Customers with their ids."""
-    output = _format(fmt)
+    output = output_format(fmt)
     with store_from(ctx) as store:
         customers = store.customers()
     if output == "json":
@@ -283,7 +274,7 @@ def contracts_list(
     fmt: FormatOption = "table",
 ) -> None:
     """Contracts with their devices."""
-    output = _format(fmt)
+    output = output_format(fmt)
     with store_from(ctx) as store:
         contracts = store.contracts(customer_id=customer)
     if output == "json":

@@ -13,14 +13,13 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Sequence
-from contextlib import AbstractContextManager
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from devices.readings import Reading, ReadingReview
 from devices.trips import Trip, VehicleEvent
 from store.contract import Batch, BatchResult, DeadLetter, GatewayInstance, InsertResult, NewDeadLetter
-from store.registry import Dialect
+from store.sql import SqlMixin, utc_now
 
 __all__ = ["BatchMixin"]
 
@@ -29,31 +28,11 @@ _DEAD_LETTER_COLUMNS = (
 )
 
 
-class BatchMixin:
+class BatchMixin(SqlMixin):
     """Batch commit and the small tables around it; the backend provides transactions and readings."""
-
-    _dialect: Dialect
-
-    def _registry_write(self) -> AbstractContextManager[Any]:
-        raise NotImplementedError
-
-    def _registry_read(self) -> AbstractContextManager[Any]:
-        raise NotImplementedError
 
     def _insert_readings(self, conn: Any, rows: Sequence[Reading]) -> InsertResult:
         raise NotImplementedError
-
-    def _exec(self, conn: Any, query: str, params: Sequence[Any] = ()) -> Any:
-        cur = conn.cursor()
-        cur.execute(self._dialect.sql(query), params)
-        return cur
-
-    def _many(self, conn: Any, query: str, rows: Sequence[Sequence[Any]]) -> int:
-        if not rows:
-            return 0
-        cur = conn.cursor()
-        cur.executemany(self._dialect.sql(query), rows)
-        return max(int(cur.rowcount), 0)
 
     # -- the batch ------------------------------------------------------------------------
     def commit_batch(self, batch: Batch) -> BatchResult:
@@ -77,7 +56,7 @@ class BatchMixin:
             "INSERT INTO trips (device_id, trip_id, start_ts, end_ts, distance_km, received_at)"
             " VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (device_id, trip_id) DO NOTHING",
             [
-                (t.device_id, t.trip_id, d.time_in(t.start), d.time_in(t.end), t.distance_km, d.time_in(_now()))
+                (t.device_id, t.trip_id, d.time_in(t.start), d.time_in(t.end), t.distance_km, d.time_in(utc_now()))
                 for t in trips
             ],
         )
@@ -88,7 +67,7 @@ class BatchMixin:
             conn,
             "INSERT INTO events (device_id, ts, type, trip_id, received_at) VALUES (%s, %s, %s, %s, %s)"
             " ON CONFLICT (device_id, ts, type) DO NOTHING",
-            [(e.device_id, d.time_in(e.ts), e.type, e.trip_id, d.time_in(_now())) for e in events],
+            [(e.device_id, d.time_in(e.ts), e.type, e.trip_id, d.time_in(utc_now())) for e in events],
         )
 
     def _insert_reviews(self, conn: Any, reviews: Sequence[ReadingReview]) -> int:
@@ -97,7 +76,7 @@ class BatchMixin:
             conn,
             "INSERT INTO reading_reviews (device_id, register, ts, reason, detail, created_at)"
             " VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (device_id, register, ts, reason) DO NOTHING",
-            [(r.device_id, r.register, d.time_in(r.ts), r.reason, r.detail, d.time_in(_now())) for r in reviews],
+            [(r.device_id, r.register, d.time_in(r.ts), r.reason, r.detail, d.time_in(utc_now())) for r in reviews],
         )
 
     def _insert_dead_letters(self, conn: Any, letters: Sequence[NewDeadLetter]) -> int:
@@ -143,7 +122,7 @@ class BatchMixin:
         device_id: str | None = None,
         received_at: datetime | None = None,
     ) -> int:
-        letter = NewDeadLetter(topic, payload, reason, detail, device_id, received_at or _now())
+        letter = NewDeadLetter(topic, payload, reason, detail, device_id, received_at or utc_now())
         with self._registry_write() as conn:
             self._insert_dead_letters(conn, [letter])
             row = self._exec(
@@ -184,7 +163,7 @@ class BatchMixin:
             self._many(
                 conn,
                 "UPDATE dead_letters SET replayed_at = %s WHERE id = %s",
-                [(self._dialect.time_in(at or _now()), i) for i in letter_ids],
+                [(self._dialect.time_in(at or utc_now()), i) for i in letter_ids],
             )
 
     def _dead_letter(self, row: Sequence[Any]) -> DeadLetter:
@@ -318,10 +297,6 @@ class BatchMixin:
             )
             for cid, host, pid, s, seen, up, counters in rows
         ]
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 def _sha256(topic: str, payload: bytes) -> str:

@@ -35,7 +35,6 @@ __all__ = [
     "SchemaStore",
     "Store",
     "StoreStats",
-    "values_differ",
 ]
 
 Bucket = Literal["hour", "day"]
@@ -44,11 +43,6 @@ BUCKETS: dict[Bucket, timedelta] = {"hour": timedelta(hours=1), "day": timedelta
 # Two stored values of one key are "the same reading" when they agree to this relative
 # tolerance: unit conversion (1234567 Wh -> 1234.567 kWh) must not turn a redelivery into a conflict.
 SAME_VALUE_REL_TOL = 1e-9
-
-
-def values_differ(a: float, b: float) -> bool:
-    """True when ``a`` and ``b`` are different readings, not the same one converted twice."""
-    return abs(a - b) > SAME_VALUE_REL_TOL * max(1.0, abs(a), abs(b))
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from contextlib import AbstractContextManager
 from dataclasses import replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -31,7 +30,7 @@ from billing.ports import (
     TariffVersion,
 )
 from store.errors import NotFoundError
-from store.registry import Dialect
+from store.sql import SqlMixin, date_out, json_out
 
 __all__ = ["InvoiceMixin"]
 
@@ -43,44 +42,23 @@ _COLUMNS = (
 _RUN_COLUMNS = "id, period, status, started_at, finished_at, done, total, failed, error"
 
 
-def _json_out(value: Any) -> Any:
-    return json.loads(value) if isinstance(value, str) else value  # jsonb arrives decoded
-
-
-def _date_out(value: Any) -> date:
-    return value if isinstance(value, date) else date.fromisoformat(value)
-
-
 def _json_in(value: Any) -> str:
     return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
 
 
-class InvoiceMixin:
+class InvoiceMixin(SqlMixin):
     """Invoice methods of the Store; the backend provides the transactions and the dialect."""
-
-    _dialect: Dialect
-
-    def _registry_write(self) -> AbstractContextManager[Any]:
-        raise NotImplementedError
-
-    def _registry_read(self) -> AbstractContextManager[Any]:
-        raise NotImplementedError
-
-    def _sql(self, conn: Any, query: str, params: Sequence[Any] = ()) -> Any:
-        cur = conn.cursor()
-        cur.execute(self._dialect.sql(query), params)
-        return cur
 
     # -- tariffs --------------------------------------------------------------------------
     def add_tariff_version(self, tariff_id: str, body: str) -> int:
         """Store ``body`` (validated tariff JSON text) as the next version of ``tariff_id``; return it."""
         data = json.loads(body)
         with self._registry_write() as conn:
-            row = self._sql(
+            row = self._exec(
                 conn, "SELECT coalesce(max(version), 0) FROM tariffs WHERE tariff_id = %s", (tariff_id,)
             ).fetchone()
             version = int(row[0]) + 1
-            self._sql(
+            self._exec(
                 conn,
                 "INSERT INTO tariffs (tariff_id, version, name, currency, timezone, body, created_at)"
                 " VALUES (%s, %s, %s, %s, %s, %s, %s)",
@@ -104,7 +82,7 @@ class InvoiceMixin:
             query += " AND version = %s"
             params.append(version)
         with self._registry_read() as conn:
-            row = self._sql(conn, query + " ORDER BY version DESC LIMIT 1", params).fetchone()
+            row = self._exec(conn, query + " ORDER BY version DESC LIMIT 1", params).fetchone()
         return None if row is None else TariffVersion(tariff_id, int(row[0]), row[1])
 
     # -- drafts ---------------------------------------------------------------------------
@@ -112,7 +90,7 @@ class InvoiceMixin:
         """Create or replace a draft/approved document (back to draft); an issued one is kept as it is."""
         d = self._dialect
         with self._registry_write() as conn:
-            row = self._sql(conn, f"SELECT status FROM invoices WHERE id = %s{d.for_update}", (draft.id,)).fetchone()
+            row = self._exec(conn, f"SELECT status FROM invoices WHERE id = %s{d.for_update}", (draft.id,)).fetchone()
             if row is not None and row[0] not in EDITABLE:
                 return "kept_issued"
             values = (
@@ -133,7 +111,7 @@ class InvoiceMixin:
                 run_id,
             )
             if row is None:
-                self._sql(
+                self._exec(
                     conn,
                     "INSERT INTO invoices (type_code, series, customer_id, contract_id, period, period_start,"
                     " period_end, currency, net_total, tax_total, gross_total, document, evidence,"
@@ -142,8 +120,8 @@ class InvoiceMixin:
                     (*values, d.time_in(datetime.now(UTC)), draft.id),
                 )
             else:
-                self._sql(conn, "DELETE FROM invoice_lines WHERE invoice_id = %s", (draft.id,))
-                self._sql(
+                self._exec(conn, "DELETE FROM invoice_lines WHERE invoice_id = %s", (draft.id,))
+                self._exec(
                     conn,
                     "UPDATE invoices SET type_code = %s, series = %s, customer_id = %s, contract_id = %s,"
                     " period = %s, period_start = %s, period_end = %s, currency = %s, net_total = %s,"
@@ -173,11 +151,10 @@ class InvoiceMixin:
             for n, line in enumerate(document.get("lines", []), start=1)
         ]
         if rows:
-            conn.cursor().executemany(
-                self._dialect.sql(
-                    "INSERT INTO invoice_lines (invoice_id, line_no, code, description, quantity, unit, unit_price,"
-                    " amount, tax_category, tax_rate, trace) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
-                ),
+            self._many(
+                conn,
+                "INSERT INTO invoice_lines (invoice_id, line_no, code, description, quantity, unit, unit_price,"
+                " amount, tax_category, tax_rate, trace) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
                 rows,
             )
 
@@ -194,17 +171,17 @@ class InvoiceMixin:
             contract_id=contract_id,
             customer_id=customer_id,
             period=period,
-            period_start=_date_out(start),
-            period_end=_date_out(end),
+            period_start=date_out(start),
+            period_end=date_out(end),
             currency=currency,
             net_total=Decimal(net),
             tax_total=Decimal(tax),
             gross_total=Decimal(gross),
-            document=_json_out(document),
-            evidence=_json_out(evidence),
+            document=json_out(document),
+            evidence=json_out(evidence),
             created_at=d.time_out(created),
             issued_at=d.opt_time_out(issued),
-            issue_date=None if issue_date is None else _date_out(issue_date),
+            issue_date=None if issue_date is None else date_out(issue_date),
             credited_invoice_id=credited,
             run_id=run_id,
         )
@@ -216,9 +193,9 @@ class InvoiceMixin:
         if lock:
             query += self._dialect.for_update
         if conn is not None:
-            return [self._record(r) for r in self._sql(conn, query, params).fetchall()]
+            return [self._record(r) for r in self._exec(conn, query, params).fetchall()]
         with self._registry_read() as read:
-            return [self._record(r) for r in self._sql(read, query, params).fetchall()]
+            return [self._record(r) for r in self._exec(read, query, params).fetchall()]
 
     def invoice(self, invoice_id: str) -> InvoiceRecord | None:
         found = self._select("WHERE id = %s", (invoice_id,))
@@ -263,7 +240,7 @@ class InvoiceMixin:
             if not found:
                 raise NotFoundError(f"invoice {invoice_id} does not exist")
             check_transition(invoice_id, found[0].status, status)
-            self._sql(conn, "UPDATE invoices SET status = %s WHERE id = %s", (status, invoice_id))
+            self._exec(conn, "UPDATE invoices SET status = %s WHERE id = %s", (status, invoice_id))
         return replace(found[0], status=status)
 
     def issue_invoice(
@@ -277,15 +254,15 @@ class InvoiceMixin:
                 raise NotFoundError(f"invoice {invoice_id} does not exist")
             record = found[0]
             check_transition(record.number or invoice_id, record.status, "issued")
-            head = self._sql(conn, f"SELECT seq, hash FROM ledger_head WHERE id = 1{d.for_update}").fetchone()
+            head = self._exec(conn, f"SELECT seq, hash FROM ledger_head WHERE id = 1{d.for_update}").fetchone()
             series, year = SERIES[record.type_code], issue_date.year
-            self._sql(
+            self._exec(
                 conn,
                 "INSERT INTO invoice_sequences (series, year, last_number) VALUES (%s, %s, 0)"
                 " ON CONFLICT (series, year) DO NOTHING",
                 (series, year),
             )
-            row = self._sql(
+            row = self._exec(
                 conn,
                 f"SELECT last_number FROM invoice_sequences WHERE series = %s AND year = %s{d.for_update}",
                 (series, year),
@@ -301,10 +278,10 @@ class InvoiceMixin:
                 issued_at=issued_at.astimezone(UTC),
                 issue_date=issue_date,
             )
-            self._sql(
+            self._exec(
                 conn, "UPDATE invoice_sequences SET last_number = %s WHERE series = %s AND year = %s", (n, series, year)
             )
-            self._sql(
+            self._exec(
                 conn,
                 "UPDATE invoices SET status = 'issued', number = %s, document = %s, issued_at = %s, issue_date = %s"
                 " WHERE id = %s",
@@ -313,13 +290,13 @@ class InvoiceMixin:
             payload = canonical_bytes(ledger_payload(issued))
             seq, previous = int(head[0]) + 1, str(head[1])
             digest = chain_hash(previous, payload)
-            self._sql(
+            self._exec(
                 conn,
                 "INSERT INTO ledger (seq, invoice_id, document_number, payload, prev_hash, hash, created_at)"
                 " VALUES (%s, %s, %s, %s, %s, %s, %s)",
                 (seq, invoice_id, number, payload.decode("utf-8"), previous, digest, d.time_in(issued_at)),
             )
-            self._sql(conn, "UPDATE ledger_head SET seq = %s, hash = %s WHERE id = 1", (seq, digest))
+            self._exec(conn, "UPDATE ledger_head SET seq = %s, hash = %s WHERE id = 1", (seq, digest))
             if record.credited_invoice_id is not None:
                 self._mark_credited(conn, record.credited_invoice_id)
         return issued
@@ -330,12 +307,12 @@ class InvoiceMixin:
             raise NotFoundError(f"credit note: the credited invoice {invoice_id} does not exist")
         check_transition(found[0].number or invoice_id, found[0].status, "credited")
         if found[0].status != "credited":
-            self._sql(conn, "UPDATE invoices SET status = 'credited' WHERE id = %s", (invoice_id,))
+            self._exec(conn, "UPDATE invoices SET status = 'credited' WHERE id = %s", (invoice_id,))
 
     # -- ledger ---------------------------------------------------------------------------
     def ledger_entries(self) -> list[LedgerEntry]:
         with self._registry_read() as conn:
-            rows = self._sql(conn, "SELECT seq, document_number, payload, prev_hash, hash FROM ledger ORDER BY seq")
+            rows = self._exec(conn, "SELECT seq, document_number, payload, prev_hash, hash FROM ledger ORDER BY seq")
             return [LedgerEntry(int(s), num, p.encode("utf-8"), prev, h) for s, num, p, prev, h in rows.fetchall()]
 
     # -- billing runs ---------------------------------------------------------------------
@@ -350,33 +327,33 @@ class InvoiceMixin:
         """A new run, or the unfinished run ``run_id`` resumed (status running again, counters kept)."""
         d = self._dialect
         with self._registry_write() as conn:
-            row = self._sql(conn, f"SELECT {_RUN_COLUMNS} FROM billing_runs WHERE id = %s", (run_id,)).fetchone()
+            row = self._exec(conn, f"SELECT {_RUN_COLUMNS} FROM billing_runs WHERE id = %s", (run_id,)).fetchone()
             if row is None:
-                self._sql(
+                self._exec(
                     conn,
                     "INSERT INTO billing_runs (id, period, status, started_at, total)"
                     " VALUES (%s, %s, 'running', %s, %s)",
                     (run_id, period, d.time_in(started_at), total),
                 )
             else:
-                self._sql(
+                self._exec(
                     conn,
                     "UPDATE billing_runs SET status = 'running', total = %s, finished_at = NULL, error = NULL"
                     " WHERE id = %s",
                     (total, run_id),
                 )
-            row = self._sql(conn, f"SELECT {_RUN_COLUMNS} FROM billing_runs WHERE id = %s", (run_id,)).fetchone()
+            row = self._exec(conn, f"SELECT {_RUN_COLUMNS} FROM billing_runs WHERE id = %s", (run_id,)).fetchone()
         return self._run_record(row)
 
     def record_run_progress(self, run_id: str, *, done: int, failed: int) -> None:
         with self._registry_write() as conn:
-            self._sql(conn, "UPDATE billing_runs SET done = %s, failed = %s WHERE id = %s", (done, failed, run_id))
+            self._exec(conn, "UPDATE billing_runs SET done = %s, failed = %s WHERE id = %s", (done, failed, run_id))
 
     def finish_billing_run(
         self, run_id: str, *, status: RunStatus, failed: int, finished_at: datetime, error: str | None = None
     ) -> None:
         with self._registry_write() as conn:
-            self._sql(
+            self._exec(
                 conn,
                 "UPDATE billing_runs SET status = %s, failed = %s, finished_at = %s, error = %s WHERE id = %s",
                 (status, failed, self._dialect.time_in(finished_at), error, run_id),
@@ -385,7 +362,7 @@ class InvoiceMixin:
     def billing_runs(self, *, period: str | None = None) -> list[BillingRunRecord]:
         where, params = ("WHERE period = %s", [period]) if period is not None else ("", [])
         with self._registry_read() as conn:
-            rows = self._sql(
+            rows = self._exec(
                 conn, f"SELECT {_RUN_COLUMNS} FROM billing_runs {where} ORDER BY started_at DESC, id DESC", params
             ).fetchall()
         return [self._run_record(r) for r in rows]

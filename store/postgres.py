@@ -44,8 +44,9 @@ from store.contract import (
 )
 from store.errors import InvalidRowError, MigrationError, StoreError, StoreUnavailable
 from store.invoices import InvoiceMixin
-from store.registry import Dialect, RegistryMixin
+from store.registry import RegistryMixin
 from store.schema import migrations_for
+from store.sql import Dialect
 
 __all__ = ["PostgresStore"]
 

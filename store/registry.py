@@ -8,11 +8,10 @@ style, how an instant is stored, row locks). The bulk reading path stays backend
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import AbstractContextManager
-from dataclasses import dataclass, replace
-from datetime import UTC, date, datetime, timedelta
-from typing import Any, Protocol
+from collections.abc import Iterator, Sequence
+from dataclasses import replace
+from datetime import datetime, timedelta
+from typing import Any
 
 from devices.model import (
     Contract,
@@ -27,72 +26,22 @@ from devices.model import (
     check_transition,
 )
 from store.errors import DuplicateError, NotFoundError
+from store.sql import SqlMixin, date_out, json_out, utc_now
 
-__all__ = ["Dialect", "RegistryMixin"]
+__all__ = ["RegistryMixin"]
 
 _CHUNK = 1000  # ids per IN (...) list: far below both backends' parameter limits
 
 
-class _Cursor(Protocol):
-    def execute(self, query: str, params: Sequence[Any] = ..., /) -> Any: ...
-    def executemany(self, query: str, params: Iterable[Sequence[Any]], /) -> Any: ...
-    def fetchall(self) -> list[Any]: ...
-    def fetchone(self) -> Any: ...
-
-
-class _Connection(Protocol):
-    def cursor(self) -> Any: ...
-
-
-@dataclass(frozen=True)
-class Dialect:
-    """What the two SQL backends spell differently."""
-
-    placeholder: str  # "%s" (psycopg) or "?" (sqlite3)
-    time_in: Callable[[datetime], object]  # an aware datetime -> the stored value
-    time_out: Callable[[Any], datetime]
-    for_update: str  # row lock suffix for SELECT ("" where the whole write transaction is locked)
-
-    def sql(self, query: str) -> str:
-        return query if self.placeholder == "%s" else query.replace("%s", self.placeholder)
-
-    def opt_time_in(self, moment: datetime | None) -> object:
-        return None if moment is None else self.time_in(moment)
-
-    def opt_time_out(self, value: Any) -> datetime | None:
-        return None if value is None else self.time_out(value)
-
-
-def _json_out(value: Any) -> Any:
-    return json.loads(value) if isinstance(value, str) else value  # jsonb arrives decoded
-
-
-def _date_out(value: Any) -> date:
-    return value if isinstance(value, date) else date.fromisoformat(value)
-
-
-class RegistryMixin:
+class RegistryMixin(SqlMixin):
     """Registry methods of the Store; the backend provides the transactions and the dialect."""
 
-    _dialect: Dialect
-
-    def _registry_write(self) -> AbstractContextManager[Any]:
-        raise NotImplementedError
-
-    def _registry_read(self) -> AbstractContextManager[Any]:
-        raise NotImplementedError
-
     # -- helpers --------------------------------------------------------------------------
-    def _run(self, conn: _Connection, query: str, params: Sequence[Any] = ()) -> _Cursor:
-        cur: _Cursor = conn.cursor()
-        cur.execute(self._dialect.sql(query), params)
-        return cur
-
-    def _existing(self, conn: _Connection, table: str, ids: Sequence[str]) -> list[str]:
+    def _existing(self, conn: Any, table: str, ids: Sequence[str]) -> list[str]:
         found: list[str] = []
         for chunk in _chunks(ids):
             marks = ", ".join(["%s"] * len(chunk))
-            found += [r[0] for r in self._run(conn, f"SELECT id FROM {table} WHERE id IN ({marks})", chunk).fetchall()]
+            found += [r[0] for r in self._exec(conn, f"SELECT id FROM {table} WHERE id IN ({marks})", chunk).fetchall()]
         return sorted(found)
 
     # -- devices --------------------------------------------------------------------------
@@ -107,11 +56,10 @@ class RegistryMixin:
             taken = self._existing(conn, "devices", [x.id for x in devices])
             if taken:
                 raise DuplicateError(f"{len(taken)} device id(s) already exist: {', '.join(taken[:10])}", ids=taken)
-            conn.cursor().executemany(
-                d.sql(
-                    "INSERT INTO devices (id, kind, serial, status, secret_hash, attributes, created_at, activated_at)"
-                    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
-                ),
+            self._many(
+                conn,
+                "INSERT INTO devices (id, kind, serial, status, secret_hash, attributes, created_at, activated_at)"
+                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
                 [
                     (
                         x.id,
@@ -120,7 +68,7 @@ class RegistryMixin:
                         x.status,
                         x.secret_hash,
                         json.dumps(_device_attributes(x)),
-                        d.time_in(x.created_at or _now()),
+                        d.time_in(x.created_at or utc_now()),
                         d.opt_time_in(x.activated_at),
                     )
                     for x in devices
@@ -129,7 +77,7 @@ class RegistryMixin:
 
     def device(self, device_id: str) -> Device | None:
         with self._registry_read() as conn:
-            row = self._run(conn, f"SELECT {_DEVICE_COLUMNS} FROM devices WHERE id = %s", (device_id,)).fetchone()
+            row = self._exec(conn, f"SELECT {_DEVICE_COLUMNS} FROM devices WHERE id = %s", (device_id,)).fetchone()
         return None if row is None else self._device_from_row(row)
 
     def devices(self, *, status: DeviceStatus | None = None, kind: DeviceKind | None = None) -> list[Device]:
@@ -143,14 +91,14 @@ class RegistryMixin:
             params.append(kind)
         where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
         with self._registry_read() as conn:
-            rows = self._run(conn, f"SELECT {_DEVICE_COLUMNS} FROM devices {where} ORDER BY id", params).fetchall()
+            rows = self._exec(conn, f"SELECT {_DEVICE_COLUMNS} FROM devices {where} ORDER BY id", params).fetchall()
         return [self._device_from_row(r) for r in rows]
 
     def set_device_status(self, device_id: str, status: DeviceStatus, *, at: datetime | None = None) -> Device:
         """Move a device along its lifecycle; RegistryError if the transition is not allowed."""
         d = self._dialect
         with self._registry_write() as conn:
-            row = self._run(
+            row = self._exec(
                 conn, f"SELECT {_DEVICE_COLUMNS} FROM devices WHERE id = %s{d.for_update}", (device_id,)
             ).fetchone()
             if row is None:
@@ -159,8 +107,8 @@ class RegistryMixin:
             check_transition(device_id, current.status, status)
             activated = current.activated_at
             if status == "active" and activated is None:
-                activated = at or _now()
-            self._run(
+                activated = at or utc_now()
+            self._exec(
                 conn,
                 "UPDATE devices SET status = %s, activated_at = %s WHERE id = %s",
                 (status, d.opt_time_in(activated), device_id),
@@ -169,13 +117,13 @@ class RegistryMixin:
 
     def set_device_secret_hash(self, device_id: str, secret_hash: str) -> None:
         with self._registry_write() as conn:
-            cur = self._run(conn, "UPDATE devices SET secret_hash = %s WHERE id = %s", (secret_hash, device_id))
-            if cur.rowcount == 0:  # type: ignore[attr-defined]
+            cur = self._exec(conn, "UPDATE devices SET secret_hash = %s WHERE id = %s", (secret_hash, device_id))
+            if cur.rowcount == 0:
                 raise NotFoundError(f"device {device_id} is not registered")
 
     def _device_from_row(self, row: Sequence[Any]) -> Device:
         device_id, kind, serial, status, secret_hash, attributes, created, activated = row
-        attrs = _json_out(attributes)
+        attrs = json_out(attributes)
         return Device(
             id=device_id,
             kind=kind,
@@ -196,11 +144,10 @@ class RegistryMixin:
             taken = self._existing(conn, "customers", [c.id for c in customers])
             if taken:
                 raise DuplicateError(f"customer id(s) already exist: {', '.join(taken[:10])}", ids=taken)
-            conn.cursor().executemany(
-                self._dialect.sql(
-                    "INSERT INTO customers (id, name, email, language, address, siren, vat_id, created_at)"
-                    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
-                ),
+            self._many(
+                conn,
+                "INSERT INTO customers (id, name, email, language, address, siren, vat_id, created_at)"
+                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
                 [
                     (
                         c.id,
@@ -210,7 +157,7 @@ class RegistryMixin:
                         json.dumps(_address_json(c.address)),
                         c.siren,
                         c.vat_id,
-                        self._dialect.time_in(_now()),
+                        self._dialect.time_in(utc_now()),
                     )
                     for c in customers
                 ],
@@ -218,12 +165,14 @@ class RegistryMixin:
 
     def customer(self, customer_id: str) -> Customer | None:
         with self._registry_read() as conn:
-            row = self._run(conn, f"SELECT {_CUSTOMER_COLUMNS} FROM customers WHERE id = %s", (customer_id,)).fetchone()
+            row = self._exec(
+                conn, f"SELECT {_CUSTOMER_COLUMNS} FROM customers WHERE id = %s", (customer_id,)
+            ).fetchone()
         return None if row is None else _customer_from_row(row)
 
     def customers(self) -> list[Customer]:
         with self._registry_read() as conn:
-            rows = self._run(conn, f"SELECT {_CUSTOMER_COLUMNS} FROM customers ORDER BY id").fetchall()
+            rows = self._exec(conn, f"SELECT {_CUSTOMER_COLUMNS} FROM customers ORDER BY id").fetchall()
         return [_customer_from_row(r) for r in rows]
 
     # -- contracts ------------------------------------------------------------------------
@@ -239,7 +188,7 @@ class RegistryMixin:
             missing = sorted(set(wanted) - set(self._existing(conn, "devices", wanted)))
             if missing:
                 raise NotFoundError(f"contract {contract.id}: device(s) not registered: {', '.join(missing)}")
-            self._run(
+            self._exec(
                 conn,
                 "INSERT INTO contracts (id, customer_id, tariff_id, tariff_version, start_date, end_date,"
                 " billing_cycle, attributes, created_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
@@ -252,14 +201,12 @@ class RegistryMixin:
                     contract.end_date.isoformat() if contract.end_date else None,
                     contract.billing_cycle,
                     json.dumps(_contract_attributes(contract)),
-                    d.time_in(_now()),
+                    d.time_in(utc_now()),
                 ),
             )
-            conn.cursor().executemany(
-                d.sql(
-                    "INSERT INTO contract_devices (contract_id, device_id, valid_from, valid_to)"
-                    " VALUES (%s, %s, %s, %s)"
-                ),
+            self._many(
+                conn,
+                "INSERT INTO contract_devices (contract_id, device_id, valid_from, valid_to) VALUES (%s, %s, %s, %s)",
                 [
                     (contract.id, cd.device_id, d.time_in(cd.valid_from), d.opt_time_in(cd.valid_to))
                     for cd in contract.devices
@@ -268,7 +215,9 @@ class RegistryMixin:
 
     def contract(self, contract_id: str) -> Contract | None:
         with self._registry_read() as conn:
-            row = self._run(conn, f"SELECT {_CONTRACT_COLUMNS} FROM contracts WHERE id = %s", (contract_id,)).fetchone()
+            row = self._exec(
+                conn, f"SELECT {_CONTRACT_COLUMNS} FROM contracts WHERE id = %s", (contract_id,)
+            ).fetchone()
             return None if row is None else self._contract_from_row(conn, row)
 
     def contracts(self, *, customer_id: str | None = None, device_id: str | None = None) -> list[Contract]:
@@ -282,13 +231,13 @@ class RegistryMixin:
             params.append(device_id)
         where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
         with self._registry_read() as conn:
-            rows = self._run(conn, f"SELECT {_CONTRACT_COLUMNS} FROM contracts {where} ORDER BY id", params).fetchall()
+            rows = self._exec(conn, f"SELECT {_CONTRACT_COLUMNS} FROM contracts {where} ORDER BY id", params).fetchall()
             return [self._contract_from_row(conn, r) for r in rows]
 
-    def _contract_from_row(self, conn: _Connection, row: Sequence[Any]) -> Contract:
+    def _contract_from_row(self, conn: Any, row: Sequence[Any]) -> Contract:
         cid, customer_id, tariff_id, version, start, end, cycle, attributes = row
-        attrs = _json_out(attributes)
-        devices = self._run(
+        attrs = json_out(attributes)
+        devices = self._exec(
             conn,
             "SELECT device_id, valid_from, valid_to FROM contract_devices WHERE contract_id = %s"
             " ORDER BY valid_from, device_id",
@@ -299,8 +248,8 @@ class RegistryMixin:
             customer_id=customer_id,
             tariff_id=tariff_id,
             tariff_version=version,
-            start_date=_date_out(start),
-            end_date=None if end is None else _date_out(end),
+            start_date=date_out(start),
+            end_date=None if end is None else date_out(end),
             billing_cycle=cycle,
             devices=tuple(
                 ContractDevice(dev, self._dialect.time_out(frm), self._dialect.opt_time_out(to))
@@ -315,7 +264,7 @@ class RegistryMixin:
         """Close the old device on the contract at ``exchange.at`` and open the new one from then."""
         d = self._dialect
         with self._registry_write() as conn:
-            current = self._run(
+            current = self._exec(
                 conn,
                 "SELECT valid_from FROM contract_devices WHERE contract_id = %s AND device_id = %s"
                 f" AND valid_to IS NULL{d.for_update}",
@@ -329,18 +278,18 @@ class RegistryMixin:
                 raise ValueError(f"meter exchange at {exchange.at.isoformat()} is not after the old meter's start")
             if not self._existing(conn, "devices", [exchange.new_device_id]):
                 raise NotFoundError(f"meter exchange: device {exchange.new_device_id} is not registered")
-            self._run(
+            self._exec(
                 conn,
                 "UPDATE contract_devices SET valid_to = %s WHERE contract_id = %s AND device_id = %s"
                 " AND valid_to IS NULL",
                 (d.time_in(exchange.at), exchange.contract_id, exchange.old_device_id),
             )
-            self._run(
+            self._exec(
                 conn,
                 "INSERT INTO contract_devices (contract_id, device_id, valid_from, valid_to) VALUES (%s, %s, %s, NULL)",
                 (exchange.contract_id, exchange.new_device_id, d.time_in(exchange.at)),
             )
-            self._run(
+            self._exec(
                 conn,
                 "INSERT INTO meter_exchanges (contract_id, at, register, old_device_id, old_final_index,"
                 " new_device_id, new_first_index) VALUES (%s, %s, %s, %s, %s, %s, %s)",
@@ -354,12 +303,12 @@ class RegistryMixin:
                     exchange.new_first_index,
                 ),
             )
-            row = self._run(conn, f"SELECT {_CONTRACT_COLUMNS} FROM contracts WHERE id = %s", (exchange.contract_id,))
+            row = self._exec(conn, f"SELECT {_CONTRACT_COLUMNS} FROM contracts WHERE id = %s", (exchange.contract_id,))
             return self._contract_from_row(conn, row.fetchone())
 
     def meter_exchanges(self, contract_id: str) -> list[MeterExchangeRecord]:
         with self._registry_read() as conn:
-            rows = self._run(
+            rows = self._exec(
                 conn,
                 "SELECT contract_id, at, register, old_device_id, old_final_index, new_device_id,"
                 " new_first_index FROM meter_exchanges WHERE contract_id = %s ORDER BY at",
@@ -374,10 +323,6 @@ class RegistryMixin:
 _DEVICE_COLUMNS = "id, kind, serial, status, secret_hash, attributes, created_at, activated_at"
 _CUSTOMER_COLUMNS = "id, name, email, language, address, siren, vat_id"
 _CONTRACT_COLUMNS = "id, customer_id, tariff_id, tariff_version, start_date, end_date, billing_cycle, attributes"
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 def _chunks(ids: Sequence[str]) -> Iterator[Sequence[str]]:
@@ -411,7 +356,7 @@ def _address_json(address: PostalAddress) -> dict[str, Any]:
 
 def _customer_from_row(row: Sequence[Any]) -> Customer:
     cid, name, email, language, address, siren, vat_id = row
-    a = _json_out(address)
+    a = json_out(address)
     return Customer(
         id=cid,
         name=name,

@@ -31,8 +31,9 @@ from store.contract import (
 )
 from store.errors import InvalidRowError, MigrationError, StoreError, StoreUnavailable
 from store.invoices import InvoiceMixin
-from store.registry import Dialect, RegistryMixin
+from store.registry import RegistryMixin
 from store.schema import migrations_for
+from store.sql import Dialect
 
 __all__ = ["SQLiteStore", "from_us", "to_us"]
 
@@ -107,18 +108,15 @@ class SQLiteStore(BatchMixin, RegistryMixin, InvoiceMixin):
             raise StoreError(f"SQLite store {self.path} refused the operation: {exc}") from exc
 
     def _query(self, query: str, params: Sequence[object] | dict[str, object] = ()) -> list[tuple[Any, ...]]:
-        try:
-            return self._conn().execute(query, params).fetchall()
-        except sqlite3.OperationalError as exc:
-            raise StoreUnavailable(f"SQLite store {self.path} is unavailable: {exc}") from exc
-        except sqlite3.Error as exc:
-            raise StoreError(f"SQLite store {self.path} refused the query: {exc}") from exc
+        with self._registry_read() as conn:
+            return conn.execute(query, params).fetchall()
 
     def _registry_write(self) -> AbstractContextManager[sqlite3.Connection]:
         return self._write()
 
     @contextmanager
     def _registry_read(self) -> Iterator[sqlite3.Connection]:
+        """This thread's connection, outside any explicit transaction; driver errors translated."""
         try:
             yield self._conn()
         except sqlite3.OperationalError as exc:

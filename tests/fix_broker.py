@@ -8,6 +8,7 @@ amqtt fallback is refused: CI must test against Mosquitto.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import socket
@@ -44,22 +45,51 @@ def _answers(address: BrokerAddress, timeout_s: float = 2.0) -> bool:
         return False
 
 
-def _start_mosquitto(tmp: Path) -> tuple[subprocess.Popen[bytes], BrokerAddress]:
-    binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+def mosquitto_path() -> str | None:
+    return shutil.which("mosquitto") or ("/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None)
+
+
+def mosquitto_binary() -> str:
+    """The mosquitto binary, or a skip (a failure with CI=true) saying how to install it."""
+    binary = mosquitto_path()
+    if binary is None:
+        service_missing("the mosquitto binary", "PATH", "not installed (apt-get install mosquitto)")
+    assert binary is not None
+    return binary
+
+
+@contextlib.contextmanager
+def run_mosquitto(folder: Path, config: str) -> Iterator[BrokerAddress]:
+    """A mosquitto of its own on a free loopback port, with ``config`` (all but the listener); stopped on exit."""
+    binary = mosquitto_binary()
+    folder.mkdir(parents=True, exist_ok=True)
+    log_path = folder / "mosquitto.log"
     for _ in range(5):  # the port may be taken between choosing and binding: try another
         port = free_port()
-        conf = tmp / "mosquitto.conf"
-        conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
-        proc = subprocess.Popen([binary, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        conf = folder / "mosquitto.conf"
+        # As root, mosquitto would switch to its own user, who cannot read the test's files.
+        conf.write_text(f"{config}\nlistener {port} 127.0.0.1\n" + ("user root\n" if os.geteuid() == 0 else ""))
+        with log_path.open("wb") as log:
+            proc = subprocess.Popen([binary, "-c", str(conf)], stdout=log, stderr=subprocess.STDOUT)
         address = BrokerAddress("127.0.0.1", port)
         deadline = time.monotonic() + 5
-        while time.monotonic() < deadline and proc.poll() is None:
-            if _answers(address, 0.5):
-                return proc, address
+        while time.monotonic() < deadline and proc.poll() is None and not _answers(address, 0.5):
             time.sleep(0.05)
-        proc.kill()
-        proc.wait()
-    raise RuntimeError("mosquitto did not start on a free port after 5 attempts")
+        if proc.poll() is None:
+            try:
+                yield address
+            finally:
+                proc.terminate()
+                try:
+                    proc.wait(10)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+            return
+        output = log_path.read_text(errors="replace")
+        if "Address already in use" not in output:
+            pytest.fail(f"mosquitto refused its configuration:\n{output}")
+    pytest.fail("mosquitto did not start on a free port after 5 attempts")
 
 
 class _ThreadedBroker:
@@ -86,13 +116,9 @@ def mqtt_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrokerAddr
     if _answers(address):
         yield address
         return
-    if shutil.which("mosquitto") or Path("/usr/sbin/mosquitto").exists():
-        proc, address = _start_mosquitto(tmp_path_factory.mktemp("mosquitto"))
-        try:
-            yield address
-        finally:
-            proc.terminate()
-            proc.wait(10)
+    if mosquitto_path() is not None:
+        with run_mosquitto(tmp_path_factory.mktemp("mosquitto"), "allow_anonymous true\npersistence false") as found:
+            yield found
         return
     if os.environ.get("CI", "").lower() == "true":
         service_missing("Mosquitto", "MB_TEST_MQTT_URL", f"nothing answers at {address} and no mosquitto binary")

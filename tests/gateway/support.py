@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -35,8 +34,7 @@ from gateway.mqtt import BrokerAddress
 from gateway.runner import GatewayOptions, run_gateway
 from gateway.service import GatewayConfig
 from store.contract import Store
-from tests.fix_broker import _answers, free_port
-from tests.fix_db import service_missing
+from tests.fix_broker import run_mosquitto
 
 T = TypeVar("T")
 
@@ -81,50 +79,10 @@ def native_payload(device_id: str, readings: Sequence[tuple[datetime, float]], *
 # --- brokers -----------------------------------------------------------------------------------
 
 
-def mosquitto_binary() -> str:
-    binary = shutil.which("mosquitto") or ("/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None)
-    if binary is None:
-        service_missing("the mosquitto binary", "PATH", "not installed (apt-get install mosquitto)")
-    assert binary is not None
-    return binary
-
-
-@contextlib.contextmanager
-def private_mosquitto(folder: Path, extra: str = "") -> Iterator[BrokerAddress]:
+def private_mosquitto(folder: Path, extra: str = "") -> contextlib.AbstractContextManager[BrokerAddress]:
     """A mosquitto of this test alone on a free port, with persistence in ``folder`` and ``extra`` config."""
-    binary = mosquitto_binary()
     folder.mkdir(parents=True, exist_ok=True)
-    for _ in range(5):
-        port = free_port()
-        conf = folder / "mosquitto.conf"
-        conf.write_text(
-            f"listener {port} 127.0.0.1\nallow_anonymous true\n"
-            f"persistence true\npersistence_location {folder}/\n{extra}\n"
-            # as root, mosquitto would switch to its own user, who cannot write the test's folder
-            + ("user root\n" if os.geteuid() == 0 else "")
-        )
-        log = (folder / "mosquitto.log").open("wb")
-        proc = subprocess.Popen([binary, "-c", str(conf)], stdout=log, stderr=subprocess.STDOUT)
-        address = BrokerAddress("127.0.0.1", port)
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline and proc.poll() is None and not _answers(address, 0.5):
-            time.sleep(0.05)
-        if proc.poll() is None:
-            try:
-                yield address
-            finally:
-                proc.terminate()
-                try:
-                    proc.wait(10)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
-                log.close()
-            return
-        log.close()
-        if "Address already in use" not in (folder / "mosquitto.log").read_text(errors="replace"):
-            pytest.fail(f"mosquitto did not start:\n{(folder / 'mosquitto.log').read_text(errors='replace')}")
-    pytest.fail("mosquitto did not start on a free port after 5 attempts")
+    return run_mosquitto(folder, f"allow_anonymous true\npersistence true\npersistence_location {folder}/\n{extra}")
 
 
 def _client(client_id: str) -> mqtt.Client:

@@ -7,9 +7,6 @@ password is refused at CONNECT.
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -25,24 +22,14 @@ from devices.credentials import mosquitto_hash, new_secret
 from devices.model import Device
 from gateway.broker_auth import render_broker_auth
 from gateway.mqtt import BrokerAddress
-from tests.fix_broker import _answers, free_port
-from tests.fix_db import service_missing
+from tests.fix_broker import run_mosquitto
 
 GATEWAY = "meterbill-gateway"
-
-
-def _mosquitto_binary() -> str:
-    binary = shutil.which("mosquitto") or ("/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None)
-    if binary is None:
-        service_missing("the mosquitto binary", "PATH", "not installed (apt-get install mosquitto)")
-    assert binary is not None
-    return binary
 
 
 @pytest.fixture
 def secured_broker(tmp_path: Path) -> Iterator[tuple[BrokerAddress, dict[str, str]]]:
     """mosquitto on a free port with the passwd/acl meterbill writes; yields (address, secrets)."""
-    binary = _mosquitto_binary()
     secrets = {name: new_secret() for name in (GATEWAY, "m-0001", "m-0002", "v-0001", "m-0003")}
     devices = [
         Device.new("m-0001", "electricity_meter", "S1", secret_hash=mosquitto_hash(secrets["m-0001"])),
@@ -53,36 +40,12 @@ def secured_broker(tmp_path: Path) -> Iterator[tuple[BrokerAddress, dict[str, st
     files = render_broker_auth(devices, gateway_user=GATEWAY, gateway_hash=mosquitto_hash(secrets[GATEWAY]))
     (tmp_path / "passwd").write_text(files.passwd)
     (tmp_path / "acl").write_text(files.acl)
-    for _ in range(5):
-        port = free_port()
-        conf = tmp_path / "mosquitto.conf"
-        # `user` keeps mosquitto from dropping root privileges when the tests run as root,
-        # so it can read the temporary files.
-        conf.write_text(
-            f"per_listener_settings false\nlistener {port} 127.0.0.1\nallow_anonymous false\n"
-            f"password_file {tmp_path / 'passwd'}\nacl_file {tmp_path / 'acl'}\npersistence false\n"
-            + ("user root\n" if os.geteuid() == 0 else "")
-        )
-        proc = subprocess.Popen([binary, "-c", str(conf)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-        address = BrokerAddress("127.0.0.1", port)
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline and proc.poll() is None and not _answers(address, 0.5):
-            time.sleep(0.05)
-        if proc.poll() is None:
-            try:
-                yield address, secrets
-            finally:
-                proc.terminate()
-                proc.wait(10)
-                assert proc.stdout is not None
-                proc.stdout.close()
-            return
-        assert proc.stdout is not None
-        output = proc.stdout.read().decode(errors="replace")
-        proc.stdout.close()
-        if "Address already in use" not in output:
-            pytest.fail(f"mosquitto refused the generated files:\n{output}")
-    pytest.fail("mosquitto did not start on a free port after 5 attempts")
+    config = (
+        "per_listener_settings false\nallow_anonymous false\n"
+        f"password_file {tmp_path / 'passwd'}\nacl_file {tmp_path / 'acl'}\npersistence false"
+    )
+    with run_mosquitto(tmp_path, config) as address:
+        yield address, secrets
 
 
 class Client:

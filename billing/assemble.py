@@ -30,7 +30,7 @@ from billing.invoice import (
     SellerSettings,
     VatCategory,
 )
-from billing.lines import PeriodStatement, StatementLine, _band_label
+from billing.lines import PeriodStatement, StatementLine, band_label
 from devices.model import Customer
 from rating.tariff import DemandCharge, QuantityCharge, Tariff
 
@@ -61,7 +61,7 @@ def line_bands(tariff: Tariff) -> dict[str, tuple[str | None, int | None]]:
         for band in charge.bands:
             n_tiers = len(band.tier_prices)
             for tier in range(n_tiers):
-                suffix, _ = _band_label(band, len(charge.bands), tier, n_tiers)
+                suffix, _ = band_label(band, len(charge.bands), tier, n_tiers)
                 out[charge.code + suffix] = (
                     band.name if len(charge.bands) > 1 else None,
                     tier + 1 if n_tiers > 1 else None,

@@ -19,10 +19,11 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from typing import Literal, get_args
 
 from billing.errors import BillingError
+from billing.money import LINE_ROUNDING
 from devices.model import Customer, PostalAddress
 
 __all__ = [
@@ -71,9 +72,9 @@ class InvoiceError(BillingError, ValueError):
 
 
 def _cents(amount: Decimal) -> Decimal:
-    # The one rounding of this module: half-up to the cent, as EN 16931 examples and French practice
-    # round. Merge with billing/money.py's policy when it exists (one rounding policy per project).
-    return amount.quantize(_CENT, rounding=ROUND_HALF_UP)
+    # EN 16931 documents carry amounts in cents; the rounding rule is the project's one
+    # (billing/money.py), so an invoice line and a `meterbill rate` line round alike.
+    return amount.quantize(_CENT, rounding=LINE_ROUNDING)
 
 
 def _places(value: Decimal) -> int:

@@ -22,7 +22,15 @@ from rating.calendar import BillingPeriod
 from rating.engine import Rating
 from rating.tariff import Band, LineCategory, Tariff
 
-__all__ = ["PeriodStatement", "Statement", "StatementLine", "TaxLine", "build_statement", "statement_json"]
+__all__ = [
+    "PeriodStatement",
+    "Statement",
+    "StatementLine",
+    "TaxLine",
+    "band_label",
+    "build_statement",
+    "statement_json",
+]
 
 _EXCISE_PER = {
     "kWh": (Decimal(1), "kWh"),
@@ -126,7 +134,7 @@ class _Period:
         )
 
 
-def _band_label(band: Band, n_bands: int, tier: int, n_tiers: int) -> tuple[str, str]:
+def band_label(band: Band, n_bands: int, tier: int, n_tiers: int) -> tuple[str, str]:
     """(code suffix, description suffix) of a band and tier."""
     code, text = "", ""
     if n_bands > 1:
@@ -169,7 +177,7 @@ def _period(rating: Rating, period: BillingPeriod) -> PeriodStatement:  # noqa: 
             for t, price in enumerate(prices):
                 quantity = quantity_decimal(float(sums[b, t]))
                 if quantity:
-                    code, text = _band_label(band, len(c.bands), t, len(prices))
+                    code, text = band_label(band, len(c.bands), t, len(prices))
                     out.add(c.code + code, c.description + text, c.category, quantity, unit, price)
         free = quantity_decimal(float(rated.above_cap[:, p].sum()))
         if free:
@@ -192,7 +200,7 @@ def _period(rating: Rating, period: BillingPeriod) -> PeriodStatement:  # noqa: 
             for t, price in enumerate(band.tier_prices):
                 quantity = quantity_decimal(float(sums[b, t]), _DEMAND_PLACES)
                 if quantity:
-                    code, text = _band_label(band, len(dc.bands), t, len(band.tier_prices))
+                    code, text = band_label(band, len(dc.bands), t, len(band.tier_prices))
                     out.add(dc.code + code, dc.description + text, "demand", quantity, "KWT", price)
     _payd(rating, p, out, trips, distance_km)
     for excise in tariff.taxes.excise:

@@ -98,11 +98,11 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 import psycopg
+from _pg import throwaway_database  # bench/_pg.py: the script's own folder is on sys.path
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
-from psycopg import sql
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from psycopg.conninfo import conninfo_to_dict
 
 try:
     from devices.model import Device
@@ -631,10 +631,6 @@ def quantile(sorted_values: Sequence[float], q: float) -> float:
 
 
 # -- database plumbing ------------------------------------------------------------------------------
-def with_dbname(url: str, dbname: str) -> str:
-    params = conninfo_to_dict(url)
-    params["dbname"] = dbname
-    return make_conninfo("", **params)
 
 
 def count_readings(url: str) -> int:
@@ -936,20 +932,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         log(f"{os.cpu_count()} cores; {background:.2f} busy before the run")
         if background > 0.25:
             log(f"WARNING: something else keeps {background:.2f} cores busy: the figures will be low")
-    dbname = f"mb_bench_{secrets.token_hex(6)}"
-    with psycopg.connect(args.pg_url, autocommit=True) as admin:
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(dbname)))
-    log(f"created database {dbname}")
     try:
-        with tempfile.TemporaryDirectory(prefix="mb-ingest-bench-") as tmp:
-            raw = run(args, with_dbname(args.pg_url, dbname), Path(tmp))
+        with throwaway_database(args.pg_url, log) as url, tempfile.TemporaryDirectory(prefix="mb-ingest-bench-") as tmp:
+            raw = run(args, url, Path(tmp))
     except BenchFailure as exc:
         log(f"FAILED: {exc}")
         return 1
-    finally:
-        with psycopg.connect(args.pg_url, autocommit=True) as admin:
-            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(dbname)))
-        log(f"dropped database {dbname}")
     raw["busy_cores_before"] = background
     summary = report(raw, args, time.perf_counter() - t_start)
     print(json.dumps(summary), flush=True)

@@ -48,7 +48,6 @@ import argparse
 import json
 import os
 import random
-import secrets
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -57,8 +56,8 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+from _pg import throwaway_database  # bench/_pg.py: the script's own folder is on sys.path
 from psycopg import sql
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 try:
     from devices.readings import Reading
@@ -116,10 +115,6 @@ def interleave(new: Sequence[Reading], old: Sequence[Reading]) -> list[Reading]:
 
 
 # -- database plumbing ------------------------------------------------------------------------------
-def with_dbname(url: str, dbname: str) -> str:
-    params = conninfo_to_dict(url)
-    params["dbname"] = dbname
-    return make_conninfo(**params)
 
 
 def connect(url: str, *, autocommit: bool = False) -> psycopg.Connection[Any]:
@@ -365,19 +360,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     log(f"generating {rows_n:,} readings from {args.devices:,} devices")
     rows = generate_readings(rows_n, args.devices)
 
-    dbname = f"mb_bench_{secrets.token_hex(6)}"
-    with psycopg.connect(args.pg_url, autocommit=True) as admin:
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(dbname)))
-    log(f"created database {dbname}")
     try:
-        raw = run(with_dbname(args.pg_url, dbname), rows, args.batch, em_n, log)
+        with throwaway_database(args.pg_url, log) as url:
+            raw = run(url, rows, args.batch, em_n, log)
     except BenchFailure as exc:
         log(f"FAILED: {exc}")
         return 1
-    finally:
-        with psycopg.connect(args.pg_url, autocommit=True) as admin:
-            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(dbname)))
-        log(f"dropped database {dbname}")
     summary = report(raw, batch=args.batch, quick=args.quick, total_s=time.perf_counter() - t_start)
     print(json.dumps(summary), flush=True)
     return 0

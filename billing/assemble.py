@@ -27,6 +27,7 @@ from billing.invoice import (
     LineTrace,
     OperationCategory,
     Party,
+    PrecedingInvoice,
     SellerSettings,
     VatCategory,
 )
@@ -51,6 +52,7 @@ class UnitUsage:
     last: datetime
     count: int
     estimated_share: Decimal
+    devices: tuple[str, ...] = ()  # the devices that measured them, in time order (two across a meter exchange)
 
 
 def line_bands(tariff: Tariff) -> dict[str, tuple[str | None, int | None]]:
@@ -98,6 +100,8 @@ def _explain(line: StatementLine, usage: UnitUsage | None, band: str | None, tie
         text += f"; from {usage.count} readings {usage.first.isoformat()} .. {usage.last.isoformat()}"
         if usage.estimated_share > 0:
             text += f", {usage.estimated_share * 100:.1f}% estimated"
+        if len(usage.devices) > 1:
+            text += f"; meters {' then '.join(usage.devices)}"
     return text
 
 
@@ -114,8 +118,13 @@ def assemble_invoice(
     usage: Mapping[str, UnitUsage],
     number: str,
     issue_date: date,
+    preceding: PrecedingInvoice | None = None,
 ) -> Invoice:
-    """The invoice document of one contract's billing period (``period.end`` is exclusive)."""
+    """The invoice document of one contract's billing period (``period.end`` is exclusive).
+
+    ``preceding``: the fully credited invoice of the same period this one replaces (BG-3: BT-25,
+    BT-26).
+    """
     invoice_period = BillingPeriod(period.start, period.end - timedelta(days=1))
     bands = line_bands(tariff)
     lines: list[InvoiceLine] = []
@@ -135,6 +144,7 @@ def assemble_invoice(
             last_interval=used.last if used else None,
             interval_count=used.count if used else 0,
             estimated_share=used.estimated_share if used else Decimal(0),
+            devices=used.devices if used else (),
         )
         quantity, price = (line.quantity, line.unit_price)
         if price < 0:  # a deduction: negative quantity at a positive price (BR-27)
@@ -176,4 +186,5 @@ def assemble_invoice(
         deliver_to=DeliverTo(customer.name, customer.address, location_id=object_id),
         buyer_reference=customer.id,
         contract_reference=contract_id,
+        preceding=preceding,
     )

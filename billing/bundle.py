@@ -15,20 +15,22 @@ bundle carries its own documents and the evidence of the invoice it credits.
 from __future__ import annotations
 
 import json
-from collections import defaultdict
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
-from zoneinfo import ZoneInfo
+
+import numpy as np
 
 from billing.documents import from_data
 from billing.einvoice import DailyUsage, PageExtras, to_cii, to_facturx, to_ubl
 from billing.errors import BillingError
 from billing.invoice import Invoice
 from billing.ports import BillingSource, InvoiceRecord, InvoiceStore, TariffVersion
-from billing.runs import DeviceWindow, gather_readings, tariff_json
+from billing.runs import DeviceWindow, ReadingsCsv, exchange_from_data, gather_readings, tariff_json
+from rating.engine import prepare_calendar
+from rating.tariff import Tariff
 from rating.tariff_file import tariff_from_dict
 
-__all__ = ["BUNDLE_FILES", "bundle_files"]
+__all__ = ["BUNDLE_FILES", "bundle_files", "daily_usage"]
 
 BUNDLE_FILES = ("invoice.pdf", "invoice.cii.xml", "invoice.ubl.xml", "readings.csv", "tariff.json", "lines.json")
 
@@ -42,14 +44,48 @@ def _tariff_body(tv: TariffVersion, evidence: dict[str, object]) -> dict[str, ob
     return body
 
 
-def _daily(csv_text: str, zone: ZoneInfo) -> tuple[DailyUsage, ...]:
-    """Consumption per local day for the page's chart (one series: the readings carry no band)."""
-    days: dict[date, Decimal] = defaultdict(Decimal)
-    for row in csv_text.splitlines()[1:]:
-        _, ts, value, unit = row.split(",")
-        if not unit.startswith("event:"):
-            days[datetime.fromisoformat(ts).astimezone(zone).date()] += Decimal(value)
-    return tuple(DailyUsage(day, {"total": total.quantize(Decimal("0.001"))}) for day, total in sorted(days.items()))
+def daily_usage(readings: ReadingsCsv, tariff: Tariff) -> tuple[tuple[DailyUsage, ...], dict[str, str], str]:
+    """The page chart's data: consumption per local day and per band [unit], band labels, the unit.
+
+    The chart shows the main metered unit (the first in the readings). Each interval counts in the
+    band of the tariff's time-of-use schedule at its start, the way the rating kernels place it, so
+    the bars of a band add up to that band's line (up to intervals that straddle a band change).
+    A day with an estimated reading is marked. A flat tariff gives one band per day.
+    """
+    unit = next(iter(readings.usage), None)
+    rows = [r for r in readings.rows if r[3] == unit]
+    if unit is None or not rows:
+        return (), {}, unit or "kWh"
+    starts = np.asarray([int(r[1].timestamp()) for r in rows], dtype=np.int64)
+    calendar = prepare_calendar(tariff, int(starts.min()), int(starts.max()))
+    slots = (starts - calendar.t0_s) // calendar.slot_s
+    charge = next((c for c in tariff.energy_charges if c.unit == unit), None)
+    names: tuple[str, ...] = ("total",)
+    band_of = np.zeros(len(rows), dtype=np.int64)
+    labels: dict[str, str] = {}
+    if charge is not None and len(charge.bands) > 1:
+        names = tuple(b.name for b in charge.bands)
+        band_of = calendar.bands(charge.schedule, names)[slots].astype(np.int64)
+        labels = {b.name: b.description or b.name for b in charge.bands}
+    epoch = date(1970, 1, 1)
+    days: dict[date, dict[str, Decimal]] = {}
+    estimated: set[date] = set()
+    for row, slot, band in zip(rows, slots, band_of, strict=True):
+        day = epoch + timedelta(days=int(calendar.day[slot]))
+        bucket = days.setdefault(day, {})
+        bucket[names[band]] = bucket.get(names[band], Decimal(0)) + Decimal(repr(float(row[2])))
+        if row[4]:
+            estimated.add(day)
+    ordered = [n for n in names if any(n in b for b in days.values())]
+    usage = tuple(
+        DailyUsage(
+            day,
+            {n: bucket.get(n, Decimal(0)).quantize(Decimal("0.001")) for n in ordered},
+            estimated=day in estimated,
+        )
+        for day, bucket in sorted(days.items())
+    )
+    return usage, labels, unit
 
 
 def bundle_files(source: BillingSource, book: InvoiceStore, record: InvoiceRecord) -> dict[str, bytes]:
@@ -71,18 +107,24 @@ def bundle_files(source: BillingSource, book: InvoiceStore, record: InvoiceRecor
     body = _tariff_body(tv, evidence)
     tariff = tariff_from_dict(body, source=f"tariff {tv.tariff_id} v{tv.version}")
     windows = [DeviceWindow.from_data(w) for w in evidence["devices"]]
+    exchanges = [exchange_from_data(billed.contract_id, x) for x in evidence.get("meter_exchanges", [])]
     cutoff = evidence.get("received_through")
     readings = gather_readings(
-        source, windows, received_through=datetime.fromisoformat(cutoff) if isinstance(cutoff, str) else None
+        source,
+        windows,
+        received_through=datetime.fromisoformat(cutoff) if isinstance(cutoff, str) else None,
+        exchanges=exchanges,
     )
     if readings.sha256 != evidence["readings_sha256"]:
         raise BillingError(
             f"invoice {record.number}: the readings re-read now ({readings.count} rows) are not the"
             f" {evidence['readings_count']} billed (SHA-256 differs); the store lost or changed readings"
         )
+    daily, labels, unit = daily_usage(readings, tariff)
     extras = PageExtras(
-        daily_usage=_daily(readings.text, tariff.zone),
-        chart_unit=next(iter(readings.usage), "kWh"),
+        daily_usage=daily,
+        band_labels=labels,
+        chart_unit=unit,
         tariff_in_words=(f"{tariff.name or tariff.id} (version {tv.version}, {tariff.version})",),
     )
     return {

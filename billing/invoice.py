@@ -272,6 +272,7 @@ class LineTrace:
     last_interval: datetime | None = None
     interval_count: int = 0
     estimated_share: Decimal = Decimal(0)
+    devices: tuple[str, ...] = ()  # the meters or vehicle measured, in time order (two across a meter exchange)
 
     def __post_init__(self) -> None:
         if not Decimal(0) <= self.estimated_share <= Decimal(1):
@@ -288,6 +289,8 @@ class LineTrace:
             out["intervals"] = f"{self.first_interval.isoformat()} .. {self.last_interval.isoformat()}"
         out["interval_count"] = str(self.interval_count)
         out["estimated_share"] = format(self.estimated_share, "f")
+        if self.devices:
+            out["devices"] = ", ".join(self.devices)
         return out
 
 

@@ -36,6 +36,7 @@ __all__ = [
     "document_number",
     "draft_credit_note",
     "finalize",
+    "fully_credited",
     "ledger_payload",
     "totals_of",
 ]
@@ -125,6 +126,24 @@ def _credited_so_far(credit_notes: Sequence[InvoiceRecord]) -> tuple[dict[str, D
             quantities[line.line_id] = quantities.get(line.line_id, Decimal(0)) + line.quantity
             amounts[line.line_id] = amounts.get(line.line_id, Decimal(0)) + line.net_amount
     return quantities, amounts
+
+
+def fully_credited(record: InvoiceRecord, credit_notes: Sequence[InvoiceRecord]) -> bool:
+    """Whether the issued credit notes among ``credit_notes`` cancel every line of ``record`` in full.
+
+    Only then may the period be billed again (a new invoice referencing this one, BG-3); a partly
+    credited invoice still stands for the rest of its lines and is left alone.
+    """
+    if record.type_code != "380" or record.status != "credited":
+        return False
+    issued = [c for c in credit_notes if c.credited_invoice_id == record.id and c.status in ("issued", "credited")]
+    if not issued:
+        return False
+    quantities, amounts = _credited_so_far(issued)
+    return all(
+        quantities.get(line.line_id) == line.quantity and amounts.get(line.line_id) == line.net_amount
+        for line in from_data(Invoice, record.document).lines
+    )
 
 
 def draft_credit_note(

@@ -16,7 +16,7 @@ from typing import Any, Literal, Protocol
 
 from billing.ledger import LedgerEntry
 from billing.lifecycle import InvoiceStatus
-from devices.model import Contract, Customer, Device
+from devices.model import Contract, Customer, Device, MeterExchangeRecord
 from devices.readings import Reading
 from devices.trips import Trip, VehicleEvent
 
@@ -137,6 +137,10 @@ class BillingSource(Protocol):
     def trips(self, *, device_ids: Sequence[str] | None = None) -> list[Trip]: ...
 
     def events(self, *, device_ids: Sequence[str] | None = None) -> list[VehicleEvent]: ...
+
+    def meter_exchanges(self, contract_id: str) -> list[MeterExchangeRecord]:
+        """The recorded meter exchanges of a contract, oldest first."""
+        ...
 
 
 class InvoiceStore(Protocol):

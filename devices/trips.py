@@ -33,6 +33,7 @@ class VehicleEvent:
     ts: datetime
     type: EventType
     trip_id: str | None = None
+    received_at: datetime | None = None  # when the gateway got it; the batch commit stamps it when None
 
     def __post_init__(self) -> None:
         _aware(self.ts, f"event {self.type} of {self.device_id}")
@@ -50,6 +51,7 @@ class Trip:
     end: datetime
     distance_km: float
     events: tuple[VehicleEvent, ...] = ()
+    received_at: datetime | None = None  # when the gateway got it; the batch commit stamps it when None
 
     def __post_init__(self) -> None:
         _aware(self.start, f"trip {self.trip_id} start")

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import tomllib
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
@@ -25,11 +24,9 @@ from meterbill.cli_common import FormatOption, console, err_console, output_form
 if TYPE_CHECKING:
     from billing.invoice import SellerSettings
     from billing.ports import InvoiceRecord
-    from rating.engine import Rating
-    from rating.tariff import Tariff
     from store.contract import Store
 
-__all__ = ["audit_app", "bill", "invoice_app", "rate_csv_text", "tariffs_app"]
+__all__ = ["audit_app", "bill", "invoice_app", "tariffs_app"]
 
 invoice_app = typer.Typer(no_args_is_help=True, help="Invoices and credit notes: list, show, approve, issue, credit.")
 audit_app = typer.Typer(no_args_is_help=True, help="The tamper-evident invoice ledger.")
@@ -49,18 +46,6 @@ SellerOption = Annotated[
 def _fail(message: str, code: int = 1) -> typer.Exit:
     err_console.print(f"[red]error:[/] {message}", highlight=False, markup=True)
     return typer.Exit(code)
-
-
-def rate_csv_text(tariff: Tariff, text: str) -> Rating:
-    """Rate a readings CSV given as text exactly as ``meterbill rate`` rates a file."""
-    from meterbill.cli_rate import read_readings_csv
-    from rating.engine import rate
-
-    with tempfile.TemporaryDirectory(prefix="meterbill-rate-") as folder:
-        path = Path(folder) / "readings.csv"
-        path.write_text(text, encoding="utf-8")
-        parsed = read_readings_csv(path)
-    return rate(tariff, parsed.intervals, len(parsed.devices), events=parsed.events)
 
 
 def _seller(ctx: typer.Context, path: Path | None) -> SellerSettings:
@@ -105,6 +90,7 @@ def bill(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from billing.errors import BillingError
+    from billing.readings_csv import rate_readings_csv
     from billing.runs import parse_period, run_billing
 
     try:
@@ -128,7 +114,7 @@ def bill(
         def advance(done: int, total: int, contract_id: str) -> None:
             bar.update(task, completed=done, total=total, description=f"{period} {contract_id}")
 
-        result = run_billing(store, period=period, seller=settings, rate_csv=rate_csv_text, progress=advance)
+        result = run_billing(store, period=period, seller=settings, rate_csv=rate_readings_csv, progress=advance)
     resumed = " (resumed)" if result.resumed else ""
     console.print(
         f"billing run {result.run_id}{resumed}: {result.total} contract(s) in {period};"

@@ -23,6 +23,7 @@ from store.sql import SqlMixin, utc_now
 
 __all__ = ["BatchMixin"]
 
+_EVENT_COLUMNS = "device_id, ts, type, trip_id, received_at"
 _DEAD_LETTER_COLUMNS = (
     "id, received_at, topic, payload, reason, detail, device_id, occurrences, last_received_at, replayed_at"
 )
@@ -50,24 +51,33 @@ class BatchMixin(SqlMixin):
         return self.commit_batch(Batch(readings=rows)).readings
 
     def _insert_trips(self, conn: Any, trips: Sequence[Trip]) -> int:
-        d = self._dialect
+        # received_at is the billing cut-off's clock for trips, as for readings: a trip the gateway did
+        # not stamp gets the commit time (a redelivered trip keeps the first one: DO NOTHING).
+        d, now = self._dialect, utc_now()
         return self._many(
             conn,
             "INSERT INTO trips (device_id, trip_id, start_ts, end_ts, distance_km, received_at)"
             " VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (device_id, trip_id) DO NOTHING",
             [
-                (t.device_id, t.trip_id, d.time_in(t.start), d.time_in(t.end), t.distance_km, d.time_in(utc_now()))
+                (
+                    t.device_id,
+                    t.trip_id,
+                    d.time_in(t.start),
+                    d.time_in(t.end),
+                    t.distance_km,
+                    d.time_in(t.received_at or now),
+                )
                 for t in trips
             ],
         )
 
     def _insert_events(self, conn: Any, events: Sequence[VehicleEvent]) -> int:
-        d = self._dialect
+        d, now = self._dialect, utc_now()
         return self._many(
             conn,
             "INSERT INTO events (device_id, ts, type, trip_id, received_at) VALUES (%s, %s, %s, %s, %s)"
             " ON CONFLICT (device_id, ts, type) DO NOTHING",
-            [(e.device_id, d.time_in(e.ts), e.type, e.trip_id, d.time_in(utc_now())) for e in events],
+            [(e.device_id, d.time_in(e.ts), e.type, e.trip_id, d.time_in(e.received_at or now)) for e in events],
         )
 
     def _insert_reviews(self, conn: Any, reviews: Sequence[ReadingReview]) -> int:
@@ -189,29 +199,39 @@ class BatchMixin(SqlMixin):
         with self._registry_read() as conn:
             rows = self._exec(
                 conn,
-                f"SELECT device_id, trip_id, start_ts, end_ts, distance_km FROM trips {where}"
-                " ORDER BY device_id, start_ts",
+                f"SELECT device_id, trip_id, start_ts, end_ts, distance_km, received_at FROM trips {where}"
+                " ORDER BY device_id, start_ts, trip_id",
                 params,
             ).fetchall()
-            events = self._exec(
-                conn, f"SELECT device_id, ts, type, trip_id FROM events {where} ORDER BY device_id, ts", params
-            ).fetchall()
-        by_trip: dict[tuple[str, str], list[VehicleEvent]] = {}
-        for dev, ts, kind, trip in events:
-            if trip is not None:
-                by_trip.setdefault((dev, trip), []).append(VehicleEvent(dev, d.time_out(ts), kind, trip))
+            events = self._exec(conn, f"SELECT {_EVENT_COLUMNS} FROM events {where} ORDER BY device_id, ts", params)
+            by_trip: dict[tuple[str, str], list[VehicleEvent]] = {}
+            for event in (self._event(row) for row in events.fetchall()):
+                if event.trip_id is not None:
+                    by_trip.setdefault((event.device_id, event.trip_id), []).append(event)
         return [
-            Trip(dev, trip, d.time_out(s), d.time_out(e), float(km), tuple(by_trip.get((dev, trip), ())))
-            for dev, trip, s, e, km in rows
+            Trip(
+                dev,
+                trip,
+                d.time_out(s),
+                d.time_out(e),
+                float(km),
+                tuple(by_trip.get((dev, trip), ())),
+                d.opt_time_out(rx),
+            )
+            for dev, trip, s, e, km, rx in rows
         ]
 
     def events(self, *, device_ids: Sequence[str] | None = None) -> list[VehicleEvent]:
         where, params = _device_filter(device_ids)
         with self._registry_read() as conn:
             rows = self._exec(
-                conn, f"SELECT device_id, ts, type, trip_id FROM events {where} ORDER BY device_id, ts", params
+                conn, f"SELECT {_EVENT_COLUMNS} FROM events {where} ORDER BY device_id, ts, type", params
             ).fetchall()
-        return [VehicleEvent(dev, self._dialect.time_out(ts), kind, trip) for dev, ts, kind, trip in rows]
+        return [self._event(row) for row in rows]
+
+    def _event(self, row: Sequence[Any]) -> VehicleEvent:
+        dev, ts, kind, trip, rx = row
+        return VehicleEvent(dev, self._dialect.time_out(ts), kind, trip, self._dialect.opt_time_out(rx))
 
     def reviews(self, *, limit: int = 100) -> list[ReadingReview]:
         with self._registry_read() as conn:

@@ -102,7 +102,7 @@ def _environment() -> jinja2.Environment:
 
 
 def _chart(extras: PageExtras) -> dict[str, Any] | None:
-    """Geometry of a stacked bar chart, one bar per day, one colour per band."""
+    """Geometry of a stacked bar chart, one bar per day, one segment per band (the legend gives each band's total)."""
     usage = extras.daily_usage
     if not usage:
         return None
@@ -131,7 +131,14 @@ def _chart(extras: PageExtras) -> dict[str, Any] | None:
             }
         )
     ticks = [{"y": round(_CHART_HEIGHT * (1 - f), 2), "value": _number(peak * Decimal(str(f)), 0)} for f in (0.5, 1.0)]
-    legend = [{"band": extras.band_labels.get(band, band), "colour": _colour(bands, band)} for band in bands]
+    legend = [
+        {
+            "band": extras.band_labels.get(band, band),
+            "colour": _colour(bands, band),
+            "total": _number(sum((day.by_band.get(band, Decimal(0)) for day in usage), Decimal(0)), 1),
+        }
+        for band in bands
+    ]
     return {
         "width": _CHART_WIDTH,
         "height": _CHART_HEIGHT,
@@ -140,6 +147,7 @@ def _chart(extras: PageExtras) -> dict[str, Any] | None:
         "legend": legend,
         "unit": extras.chart_unit,
         "any_estimated": any(day.estimated for day in usage),
+        "by_band": len(bands) > 1,
         "total": _number(sum(totals, Decimal(0)), 1),
     }
 

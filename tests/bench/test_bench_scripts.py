@@ -78,6 +78,35 @@ def test_ingest_bench_prints_its_figures_as_json(pg_admin_url: str) -> None:
     assert isinstance(figures["all_targets_met"], bool)
 
 
+def test_billing_bench_prints_its_figures_as_json(pg_admin_url: str) -> None:
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "bench" / "billing_bench.py"),
+            "--contracts",
+            "12",
+            "--sample",
+            "3",
+            "--cii-sample",
+            "4",
+            "--pdf-sample",
+            "1",
+            "--pg-url",
+            pg_admin_url,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    figures = json.loads(result.stdout.strip().splitlines()[-1])
+    for key in ("contracts_per_s", "rating_vs_reference", "cii_docs_per_s", "facturx_docs_per_s", "ms_rate"):
+        assert figures[key] > 0, key
+    assert (figures["contracts"], figures["sample"], figures["pdf_docs"]) == (12, 3, 1)
+    assert figures["readings"] == 12 * 31 * 96
+
+
 @pytest.mark.parametrize("script", sorted(p.name for p in (ROOT / "bench").glob("*_bench.py")))
 def test_every_bench_takes_quick(script: str) -> None:
     # The convention of bench/: a --quick mode (under a minute) and a JSON object as the last line.

@@ -7,10 +7,10 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 from billing.invoice import SellerSettings
+from billing.readings_csv import rate_readings_csv as rate_csv_text
 from billing.seller import DEVELOPMENT_SELLER
 from devices.model import Contract, ContractDevice, Customer, Device, PostalAddress
 from devices.readings import Reading, ReadingQuality
-from meterbill.cli_billing import rate_csv_text
 from store.contract import Store
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "rating" / "examples"

@@ -121,7 +121,9 @@ class Publisher:
 
     ``rate`` [messages/s] None: no limit; ``speed`` [simulated s per wall s] None: as fast as
     possible; ``max_inflight``: messages awaiting their PUBACK at most; ``ack_timeout_s``: how long
-    without any PUBACK before the broker is given up on [s].
+    without any PUBACK before the broker is given up on [s]. ``on_sent`` is called with each message
+    and the wall-clock time just before it was handed to the client [epoch s] (a bench measures
+    publish-to-commit latency with it); keep it cheap, it runs on the publishing thread.
     """
 
     def __init__(
@@ -133,6 +135,7 @@ class Publisher:
         max_inflight: int = 1000,
         client_id: str | None = None,
         on_progress: Callable[[PublishProgress], None] | None = None,
+        on_sent: Callable[[Outgoing, float], None] | None = None,
         progress_every_s: float = 0.25,
         connect_timeout_s: float = 10.0,
         ack_timeout_s: float = 30.0,
@@ -150,6 +153,7 @@ class Publisher:
         self._limiter = RateLimiter(rate)
         self._speed = speed
         self._on_progress = on_progress
+        self._on_sent = on_sent
         self._progress_every_s = progress_every_s
         self._connect_timeout_s = connect_timeout_s
         self._ack_timeout_s = ack_timeout_s
@@ -202,7 +206,10 @@ class Publisher:
                     break
                 if not self._wait(self._limiter.delay_s) or not self._wait_window():
                     break
+                sent_at = time.time()
                 self._publish(client, message)
+                if self._on_sent is not None:
+                    self._on_sent(message, sent_at)
                 self._limiter.take()
                 clock.advance(message.send_at)
                 records += message.records

@@ -168,3 +168,19 @@ def test_a_broker_that_is_not_there_is_reported_with_its_address() -> None:
 def test_a_window_paho_cannot_keep_is_refused() -> None:
     with pytest.raises(SimulationSpecError, match="65,535"):
         Publisher(BrokerAddress("127.0.0.1", 1883), max_inflight=70_000)
+
+
+def test_on_sent_sees_every_message_in_order_with_its_publish_time(mqtt_broker: BrokerAddress) -> None:
+    stream, _, topics = _world(f"t{uuid.uuid4().hex[:8]}-")
+    listener = Listener(mqtt_broker, topics)
+    seen: list[tuple[Outgoing, float]] = []
+    sent: list[Outgoing] = []
+    before = time.time()
+    try:
+        Publisher(mqtt_broker, rate=5000, on_sent=lambda m, t: seen.append((m, t))).run(_recorded(stream, sent))
+        listener.wait_for(len(sent))
+    finally:
+        listener.close()
+    assert [m for m, _ in seen] == sent
+    times = [t for _, t in seen]
+    assert before <= times[0] and times == sorted(times) and times[-1] <= time.time()

@@ -17,18 +17,33 @@ from fastapi import Depends, FastAPI, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, SecretStr
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api import metrics
+from api.auth import (
+    AuthError,
+    LoginLimiter,
+    RateLimited,
+    set_csrf_cookie,
+    set_session,
+)
+from billing.invoice import SellerSettings
+from billing.runs import RateCsv
+from meterbill.errors import MeterbillError
 from store.contract import Store
-from store.errors import StoreError, StoreUnavailable
+from store.errors import DisputeClosedError, DuplicateError, NotFoundError, StoreError, StoreUnavailable
 from store.schema import latest_version
 
 __all__ = ["ApiSettings", "create_app"]
 
 log = logging.getLogger(__name__)
 PROBLEM_JSON = "application/problem+json"
+# Pages load scripts and styles from /static only: no inline script, no remote origin.
+_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'self'; object-src 'none'"
+)
 
 
 class ApiSettings(Protocol):
@@ -36,6 +51,24 @@ class ApiSettings(Protocol):
 
     @property
     def env(self) -> str: ...
+
+    @property
+    def secret_key(self) -> SecretStr: ...
+
+    @property
+    def access_token_ttl_s(self) -> int: ...
+
+    @property
+    def refresh_token_ttl_s(self) -> int: ...
+
+    @property
+    def session_ttl_s(self) -> int: ...
+
+    @property
+    def login_max_attempts(self) -> int: ...
+
+    @property
+    def login_window_s(self) -> int: ...
 
 
 class StoreStatus(BaseModel):
@@ -58,17 +91,65 @@ def _store(request: Request) -> Store:
 StoreDep = Annotated[Store, Depends(_store)]
 
 
-def create_app(settings: ApiSettings, store: Store, *, version: str | None = None) -> FastAPI:
+def create_app(
+    settings: ApiSettings,
+    store: Store,
+    *,
+    live: object | None = None,
+    version: str | None = None,
+    rate_csv: RateCsv | None = None,
+    seller: SellerSettings | None = None,
+) -> FastAPI:
+    """The application over ``store``.
+
+    ``live`` feeds the pages' live panel (None: no broker); ``rate_csv`` rates billing runs and live
+    projections (default: :func:`billing.readings_csv.rate_readings_csv`, the reader of ``meterbill
+    rate``); ``seller`` is the seller of the documents (default: the development seller when
+    ``settings.env`` is development; otherwise billing runs answer 503 until one is given).
+    """
+    from api.pages import install_pages
+    from api.routes import install_routes
+    from billing.readings_csv import rate_readings_csv
+    from billing.seller import DEVELOPMENT_SELLER
+
     version = version or _installed_version()
     app = FastAPI(
         title="meterbill",
         version=version,
-        description="Smart-meter and telematics billing: readings, tariffs, invoices, disputes.",
+        description=(
+            "Smart-meter and telematics billing: readings, tariffs, invoices, disputes. "
+            "Authenticate with `POST /api/v1/auth/token` (OAuth2 password form), then send "
+            "`Authorization: Bearer <access_token>`; integrations send an `X-API-Key` header."
+        ),
         docs_url="/docs" if settings.env == "development" else None,
+        redoc_url=None,
     )
     app.state.store = store
+    app.state.settings = settings
+    app.state.live = live
+    app.state.rate_csv = rate_csv or rate_readings_csv
+    app.state.seller = seller or (DEVELOPMENT_SELLER if settings.env == "development" else None)
+    app.state.login_limiter = LoginLimiter(settings.login_max_attempts, settings.login_window_s)
     app.state.metrics = metrics.ApiMetrics(version=version, backend=store.backend, stats=store.stats)
     _install_problem_handlers(app)
+
+    @app.middleware("http")
+    async def security_headers(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        response = await call_next(request)
+        headers = response.headers
+        headers.setdefault("Content-Security-Policy", _CSP)
+        headers.setdefault("X-Content-Type-Options", "nosniff")
+        headers.setdefault("Referrer-Policy", "same-origin")
+        headers.setdefault("X-Frame-Options", "DENY")
+        if settings.env != "development":
+            headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+        renew = getattr(request.state, "renew_session", None)
+        if renew is not None and "set-cookie" not in headers:
+            set_session(response, renew, settings)
+        csrf = getattr(request.state, "csrf_token", None)
+        if csrf is not None and getattr(request.state, "set_csrf_cookie", False):
+            set_csrf_cookie(response, csrf, settings)
+        return response
 
     @app.middleware("http")
     async def count_requests(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
@@ -105,6 +186,8 @@ def create_app(settings: ApiSettings, store: Store, *, version: str | None = Non
         body = await run_in_threadpool(request.app.state.metrics.render)
         return Response(body, media_type=metrics.CONTENT_TYPE)
 
+    install_routes(app)
+    install_pages(app)
     return app
 
 
@@ -124,7 +207,10 @@ def problem(status: int, title: str, detail: str, **extra: Any) -> JSONResponse:
 def _install_problem_handlers(app: FastAPI) -> None:
     async def http_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
-        return problem(exc.status_code, _title(exc.status_code), str(exc.detail))
+        response = problem(exc.status_code, _title(exc.status_code), str(exc.detail))
+        for name, value in (exc.headers or {}).items():
+            response.headers[name] = value
+        return response
 
     async def validation_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
@@ -136,6 +222,32 @@ def _install_problem_handlers(app: FastAPI) -> None:
         log.warning("store unavailable during %s %s: %s", request.method, request.url.path, exc)
         return problem(503, "Store unavailable", str(exc))
 
+    def mapped(status: int) -> Callable[[Request, Exception], Awaitable[JSONResponse]]:
+        async def handler(request: Request, exc: Exception) -> JSONResponse:
+            return problem(status, _title(status), str(exc))
+
+        return handler
+
+    async def auth_error(request: Request, exc: Exception) -> JSONResponse:
+        if isinstance(exc, RateLimited):
+            response = problem(429, "Too many login attempts", str(exc), retry_after=exc.retry_after)
+            response.headers["Retry-After"] = str(exc.retry_after)
+            return response
+        response = problem(401, "Unauthorized", str(exc))
+        response.headers["WWW-Authenticate"] = "Bearer"
+        return response
+
+    async def meterbill_error(request: Request, exc: Exception) -> JSONResponse:
+        # Refusals of the domain (a tariff that does not validate, a lifecycle step not allowed):
+        # the request was understood but cannot be carried out as it stands.
+        status = 422 if isinstance(exc, ValueError) else 409
+        return problem(status, _title(status), str(exc))
+
+    app.add_exception_handler(AuthError, auth_error)
+    app.add_exception_handler(NotFoundError, mapped(404))
+    app.add_exception_handler(DuplicateError, mapped(409))
+    app.add_exception_handler(DisputeClosedError, mapped(409))
+    app.add_exception_handler(MeterbillError, meterbill_error)
     app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(StoreUnavailable, store_unavailable)

@@ -40,6 +40,9 @@ async def start_api(app: FastAPI, host: str, port: int, *, log_level: str = "war
             await task
             raise OSError(f"the API could not listen on {host}:{port}")
         await asyncio.sleep(0.02)
+    live = getattr(app.state, "live", None)
+    if live is not None:  # lifespan is off: the live feed (api.live.LiveFeed) starts here, in this loop
+        await live.start()
     bound_port = server.servers[0].sockets[0].getsockname()[1]
     shown_host = "127.0.0.1" if host in ("0.0.0.0", "") else host  # noqa: S104 (a comparison, not a bind)
     return RunningApi(server, task, f"http://{shown_host}:{bound_port}")

@@ -19,6 +19,7 @@ from meterbill.cli_gateway import gateway_app
 from meterbill.cli_rate import rate
 from meterbill.cli_registry import broker_app, contracts_app, customers_app, devices_app
 from meterbill.cli_simulate import simulate_app
+from meterbill.cli_users import users_app
 from meterbill.errors import MeterbillError
 
 __all__ = ["app", "main"]
@@ -43,6 +44,7 @@ app.add_typer(deadletters_app, name="deadletters")
 app.add_typer(conflicts_app, name="conflicts")
 app.add_typer(reviews_app, name="reviews")
 app.add_typer(readings_app, name="readings")
+app.add_typer(users_app, name="users")
 
 ConfigOption = Annotated[
     Path | None, typer.Option("--config", "-c", help="TOML settings file (default: $MB_CONFIG)", show_default=False)
@@ -79,19 +81,24 @@ def api_run(
 ) -> None:
     """Serve the API (/health, /metrics, /api/v1) until SIGTERM or Ctrl-C."""
     from api import create_app, start_api
+    from gateway.live import MqttLiveFeed
+    from gateway.mqtt import BrokerAddress
     from meterbill.wiring import open_store
 
     settings = settings_from(ctx, api_host=host, api_port=port)
+    # The pages' live panel follows the broker; without one (MB_MQTT_URL unset) the panel says so.
+    live = MqttLiveFeed(BrokerAddress.parse(settings.mqtt_url)) if settings.mqtt_url else None
 
     async def serve() -> None:
         store = open_store(settings)
         try:
-            api = await start_api(
-                create_app(settings, store), settings.api_host, settings.api_port, log_level=settings.log_level
-            )
+            app = create_app(settings, store, live=live)
+            api = await start_api(app, settings.api_host, settings.api_port, log_level=settings.log_level)
             console.print(f"meterbill API listening on {api.url}")
             await api.task
         finally:
+            if live is not None:
+                await live.close()
             store.close()
 
     asyncio.run(serve())
@@ -104,17 +111,25 @@ def demo(
     port: Annotated[int, typer.Option(help="API port; 0 picks a free one")] = 0,
     meters: Annotated[int, typer.Option(min=0, help="simulated meters (mixed 5:1:1 electricity, gas, water)")] = 70,
     vehicles: Annotated[int, typer.Option(min=0, help="simulated insured vehicles")] = 20,
-    days: Annotated[int, typer.Option(min=1, max=365, help="simulated days, ending today")] = 30,
+    days: Annotated[
+        int | None,
+        typer.Option(min=1, max=365, help="simulated days up to the 1st of this month [default: the previous month]"),
+    ] = None,
     seed: Annotated[int, typer.Option(min=0, help="same seed, same world")] = 7,
     faults: Annotated[str, typer.Option(help="injected faults, e.g. dup=0.05,garbage=0.001")] = "",
+    export: Annotated[
+        Path | None,
+        typer.Option(file_okay=False, help="write the evidence bundle of every issued document to DIR/<number>/"),
+    ] = None,
 ) -> None:
-    """Run meterbill on its embedded defaults: SQLite store, in-process broker, simulated fleets, gateway, API."""
+    """Run meterbill on its embedded defaults: SQLite store, in-process broker, simulated fleets, gateway,
+    a billing run of the months simulated with every invoice issued, and the API."""
     from meterbill.demo import run_demo, summary_table
     from meterbill.demo_world import World
 
     settings = settings_from(ctx)
     world = World(meters, vehicles, days, seed, faults) if meters or vehicles else None
-    summary = asyncio.run(run_demo(settings, once=once, port=port, console=console, world=world))
+    summary = asyncio.run(run_demo(settings, once=once, port=port, console=console, world=world, export=export))
     if once:
         console.print(summary_table(summary))
         if summary.health_status != 200:

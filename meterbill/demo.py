@@ -15,7 +15,9 @@ import asyncio
 import json
 import logging
 import os
+import secrets
 import urllib.request
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -28,6 +30,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 from rich.table import Table
 
 from api import create_app, start_api
+from api.auth import hash_password
 from billing.bundle import bundle_files
 from billing.invoice import SellerSettings
 from billing.issue import finalize
@@ -35,16 +38,19 @@ from billing.readings_csv import rate_readings_csv
 from billing.runs import ContractFailure, run_billing
 from billing.seller import DEVELOPMENT_SELLER
 from gateway.embedded_broker import probe_broker
+from gateway.live import MqttLiveFeed
 from meterbill.demo_world import IngestSummary, World, Worldview, ingest_world, provision_world
 from meterbill.settings import Settings
 from meterbill.wiring import broker_for, open_store
-from store.contract import Store
+from store.contract import Store, User
 
 __all__ = [
     "BillingSummary",
+    "DemoLogin",
     "DemoSummary",
     "IssuedDocument",
     "bill_world",
+    "demo_logins",
     "export_bundles",
     "run_demo",
     "summary_table",
@@ -104,6 +110,59 @@ class DemoSummary:
     ingested: IngestSummary | None = None
     billing: BillingSummary | None = None
     export_dir: Path | None = None
+    logins: tuple[DemoLogin, ...] = ()
+
+
+@dataclass(frozen=True)
+class DemoLogin:
+    """An account the demo prints so a newcomer can log in to the portal or the console."""
+
+    role: str
+    email: str
+    password: str
+    customer_id: str | None = None
+
+
+DEMO_STAFF_EMAIL = "billing@demo.meterbill.test"
+
+
+def demo_logins(store: Store, billing: BillingSummary | None) -> tuple[DemoLogin, ...]:
+    """One billing clerk and one customer (the one of the first issued invoice), with fresh passwords.
+
+    Passwords are random on every run and reset on accounts an earlier demo made, so the printed
+    ones always work and none is a constant anyone could know.
+    """
+    customer_id = _demo_customer(store, billing)
+    wanted = [DemoLogin("billing", DEMO_STAFF_EMAIL, secrets.token_urlsafe(12))]
+    if customer_id is not None:
+        email = f"{customer_id}@customers.demo.meterbill.test"
+        wanted.append(DemoLogin("customer", email, secrets.token_urlsafe(12), customer_id))
+    for login in wanted:
+        existing = store.user_by_email(login.email)
+        if existing is None:
+            store.add_user(
+                User(
+                    id=uuid.uuid4().hex,
+                    email=login.email,
+                    role=login.role,  # type: ignore[arg-type]  # "billing" | "customer", both roles
+                    customer_id=login.customer_id,
+                    password_hash=hash_password(login.password),
+                    created_at=datetime.now(UTC),
+                )
+            )
+        else:
+            store.set_password_hash(existing.id, hash_password(login.password))
+    return tuple(wanted)
+
+
+def _demo_customer(store: Store, billing: BillingSummary | None) -> str | None:
+    numbers = sorted(billing.issued, key=lambda d: d.number) if billing is not None else []
+    for document in numbers:
+        contract = store.contract(document.contract_id)
+        if contract is not None:
+            return contract.customer_id
+    customers = sorted(store.customers(), key=lambda c: c.id)
+    return customers[0].id if customers else None
 
 
 Step = Callable[[str, int, int], None]  # (what, done, total)
@@ -251,11 +310,22 @@ async def run_demo(
                     f" ({ingested.wall_s:.0f} s)"
                 )
                 billing = await _bill(store, view, console, export, ingested)
-            api = await start_api(create_app(settings, store), settings.api_host, port, log_level=settings.log_level)
+            logins = await asyncio.to_thread(demo_logins, store, billing)
+            # the portal's live panel follows the demo's broker (not needed for a one-shot run)
+            live = None if once else MqttLiveFeed(broker)
+            app = create_app(settings, store, live=live)
+            api = await start_api(app, settings.api_host, port, log_level=settings.log_level)
+            where = {"customer": ("customer portal", "/"), "billing": ("staff console", "/staff/")}
+            accounts = "\n".join(
+                f"{where[x.role][0]}: {api.url}{where[x.role][1]}   login [bold]{x.email}[/]"
+                f"  password [bold]{x.password}[/]"
+                for x in logins
+            )
             console.print(
                 Panel.fit(
                     f"meterbill API: [bold]{api.url}[/]\n"
                     f"health: {api.url}/health   metrics: {api.url}/metrics   API docs: {api.url}/docs\n"
+                    f"{accounts}\n"
                     f"MQTT broker: {broker}",
                     title="meterbill demo",
                 )
@@ -270,6 +340,8 @@ async def run_demo(
             finally:
                 if not api.task.done():
                     await api.stop()
+                if live is not None:
+                    await live.close()
             return DemoSummary(
                 api_url=api.url,
                 broker_url=broker.url,
@@ -282,6 +354,7 @@ async def run_demo(
                 ingested=ingested,
                 billing=billing,
                 export_dir=export,
+                logins=logins,
             )
     finally:
         store.close()
@@ -323,6 +396,8 @@ def summary_table(summary: DemoSummary) -> Table:
     table.add_row("broker", f"{'embedded' if summary.broker_embedded else 'configured'} {summary.broker_url}")
     table.add_row("broker QoS 1 round trip", f"{summary.broker_round_trip_s * 1000:.1f} ms")
     table.add_row("API", summary.api_url)
+    for login in summary.logins:
+        table.add_row(f"login ({login.role})", f"{login.email}  {login.password}")
     if summary.ingested is not None:
         i = summary.ingested
         table.add_row("devices provisioned", f"{i.devices}")

@@ -49,6 +49,17 @@ class Settings(BaseSettings):
     )
     api_host: str = Field("127.0.0.1", description="address the API binds to")
     api_port: int = Field(8000, ge=0, le=65535, description="API port; 0 picks a free one")
+    access_token_ttl_s: int = Field(900, ge=30, le=86_400, description="lifetime of an API bearer token [s]")
+    refresh_token_ttl_s: int = Field(
+        1_209_600, ge=300, description="lifetime of a refresh token [s]; each refresh rotates it"
+    )
+    session_ttl_s: int = Field(
+        3600, ge=60, le=86_400, description="web session cookie lifetime [s], renewed on each page"
+    )
+    login_max_attempts: int = Field(
+        5, ge=1, description="failed logins per e-mail and client within the window before 429"
+    )
+    login_window_s: int = Field(300, ge=1, description="login rate-limit window [s]")
     pg_pool_min_size: int = Field(1, ge=0, description="PostgreSQL pool: connections kept open")
     pg_pool_max_size: int = Field(8, ge=1, description="PostgreSQL pool: most connections open")
     gateway_group: str = Field(

@@ -19,22 +19,36 @@ from devices.trips import Trip, VehicleEvent
 
 __all__ = [
     "BUCKETS",
+    "ApiKey",
     "Batch",
     "BatchResult",
     "Bucket",
     "Conflict",
+    "ConsoleStore",
     "DeadLetter",
     "DeadLetterStore",
+    "Dispute",
+    "DisputeEvent",
+    "DisputeEventKind",
+    "DisputeStatus",
+    "DisputeStore",
     "GatewayInstance",
+    "GroupedConsumption",
     "IngestStore",
     "InsertResult",
     "NewDeadLetter",
     "ReadingStore",
+    "RefreshOutcome",
+    "RefreshToken",
     "RegistryStore",
     "RollupRow",
     "SchemaStore",
+    "SlotGrid",
     "Store",
     "StoreStats",
+    "User",
+    "UserRole",
+    "UserStore",
 ]
 
 Bucket = Literal["hour", "day"]
@@ -139,6 +153,7 @@ class RollupRow:
     total: float  # [unit]
     count: int
     unit: str
+    estimated: int = 0  # how many of ``count`` readings are estimated
 
 
 @dataclass(frozen=True)
@@ -284,5 +299,223 @@ class RegistryStore(Protocol):
     def meter_exchanges(self, contract_id: str) -> list[MeterExchangeRecord]: ...
 
 
-class Store(SchemaStore, ReadingStore, DeadLetterStore, IngestStore, RegistryStore, InvoiceStore, Protocol):
+UserRole = Literal["admin", "billing", "support", "auditor", "customer"]
+RefreshOutcome = Literal["rotated", "reused", "expired", "unknown"]
+DisputeStatus = Literal["open", "answered", "resolved", "credited"]
+DisputeEventKind = Literal["opened", "message", "answered", "resolved", "credited"]
+
+
+@dataclass(frozen=True)
+class User:
+    """An account: staff (admin, billing, support, auditor) or a customer's (tied to ``customer_id``)."""
+
+    id: str
+    email: str  # unique, compared case-insensitively
+    role: UserRole
+    customer_id: str | None
+    password_hash: str  # argon2; never leaves the API
+    disabled: bool = False
+    created_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    """An integration's key: only its SHA-256 hash and its first characters (``prefix``) are kept."""
+
+    id: str
+    user_id: str
+    name: str
+    prefix: str
+    key_hash: str
+    created_at: datetime
+    revoked_at: datetime | None = None
+    last_used_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class RefreshToken:
+    """One refresh token of a rotation family (one login); only its SHA-256 hash is kept."""
+
+    id: str
+    user_id: str
+    family_id: str
+    token_hash: str
+    issued_at: datetime
+    expires_at: datetime
+    used_at: datetime | None = None
+    revoked_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class DisputeEvent:
+    """One timestamped step of a dispute, with who took it; all of them are shown to the customer."""
+
+    dispute_id: str
+    seq: int
+    kind: DisputeEventKind
+    actor_id: str
+    actor_role: str
+    message: str
+    at: datetime
+    credit_note_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Dispute:
+    """A customer's disagreement with an invoice (a line of it when ``line_no`` is set)."""
+
+    id: str
+    invoice_id: str
+    line_no: int | None
+    customer_id: str
+    status: DisputeStatus
+    opened_by: str
+    opened_at: datetime
+    updated_at: datetime
+    closed_at: datetime | None = None
+    events: tuple[DisputeEvent, ...] = ()
+
+
+class UserStore(Protocol):
+    """Accounts, API keys and refresh tokens (implemented once in store/users.py)."""
+
+    def add_user(self, user: User) -> None:
+        """DuplicateError when the e-mail (any case) is taken."""
+        ...
+
+    def user(self, user_id: str) -> User | None: ...
+
+    def user_by_email(self, email: str) -> User | None:
+        """Case-insensitive look-up."""
+        ...
+
+    def users(self) -> list[User]: ...
+
+    def set_user_disabled(self, user_id: str, disabled: bool) -> None: ...
+
+    def set_password_hash(self, user_id: str, password_hash: str) -> None: ...
+
+    def add_api_key(self, key: ApiKey) -> None: ...
+
+    def api_key_by_hash(self, key_hash: str) -> ApiKey | None: ...
+
+    def api_keys(self, *, user_id: str | None = None) -> list[ApiKey]: ...
+
+    def revoke_api_key(self, key_id: str, *, at: datetime) -> None:
+        """NotFoundError when unknown; revoking twice keeps the first time."""
+        ...
+
+    def add_refresh_token(self, token: RefreshToken) -> None: ...
+
+    def rotate_refresh_token(
+        self, token_hash: str, *, new_id: str, new_hash: str, expires_at: datetime, at: datetime
+    ) -> tuple[RefreshOutcome, RefreshToken | None]:
+        """In one transaction: a live token is marked used and a successor of its family stored
+        ("rotated"); a token presented again after use, or revoked, revokes its whole family
+        ("reused"); an expired one is refused ("expired"). Returns the outcome and the token presented."""
+        ...
+
+    def revoke_refresh_family(self, family_id: str, *, at: datetime) -> int:
+        """Revoke every live token of the family; return how many."""
+        ...
+
+
+class DisputeStore(Protocol):
+    """Disputes and their events (implemented once in store/disputes.py)."""
+
+    def open_dispute(
+        self,
+        *,
+        dispute_id: str,
+        invoice_id: str,
+        line_no: int | None,
+        customer_id: str,
+        actor_id: str,
+        actor_role: str,
+        message: str,
+        at: datetime,
+    ) -> Dispute: ...
+
+    def add_dispute_event(
+        self,
+        dispute_id: str,
+        *,
+        kind: DisputeEventKind,
+        actor_id: str,
+        actor_role: str,
+        message: str,
+        at: datetime,
+        credit_note_id: str | None = None,
+    ) -> Dispute:
+        """Append a step; the status follows it (a customer's message reopens an answered dispute).
+        NotFoundError when unknown; DisputeClosedError when resolved or credited already."""
+        ...
+
+    def dispute(self, dispute_id: str) -> Dispute | None: ...
+
+    def disputes(
+        self,
+        *,
+        customer_id: str | None = None,
+        invoice_id: str | None = None,
+        status: DisputeStatus | None = None,
+    ) -> list[Dispute]:
+        """Oldest first, each with its events."""
+        ...
+
+
+@dataclass(frozen=True)
+class SlotGrid:
+    """A grouping of instants for :meth:`ConsoleStore.grouped_consumption`: slot ``i`` is
+    [t0_s + i x slot_s, +slot_s) [s]; ``keys[i]`` is its bucket (e.g. a local day number) and
+    ``bands[i]`` its TOU band index (-1: none)."""
+
+    t0_s: int
+    slot_s: int
+    keys: Sequence[int]
+    bands: Sequence[int]
+
+
+@dataclass(frozen=True)
+class GroupedConsumption:
+    """Interval consumption of one (bucket key, band, unit) of a :class:`SlotGrid`."""
+
+    key: int
+    band: int
+    unit: str
+    total: float
+    count: int
+    estimated: int
+
+
+class ConsoleStore(Protocol):
+    def grouped_consumption(
+        self, grid: SlotGrid, *, device_ids: Sequence[str], start: datetime, end: datetime
+    ) -> list[GroupedConsumption]:
+        """Interval readings in [start, end) summed per (key, band, unit) of ``grid``'s slots
+        (readings outside the grid are left out); from hourly rollups when the grid's slots are
+        hours or coarser."""
+        ...
+
+    def tariff_ids(self) -> list[str]:
+        """Every stored tariff id."""
+        ...
+
+    def latest_reading_at(self) -> datetime | None:
+        """Device time of the newest stored reading."""
+        ...
+
+
+class Store(
+    SchemaStore,
+    ReadingStore,
+    DeadLetterStore,
+    IngestStore,
+    RegistryStore,
+    InvoiceStore,
+    UserStore,
+    DisputeStore,
+    ConsoleStore,
+    Protocol,
+):
     """Everything a backend implements."""

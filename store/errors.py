@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from meterbill.errors import MeterbillError
 
-__all__ = ["DuplicateError", "InvalidRowError", "MigrationError", "NotFoundError", "StoreError", "StoreUnavailable"]
+__all__ = [
+    "DisputeClosedError",
+    "DuplicateError",
+    "InvalidRowError",
+    "MigrationError",
+    "NotFoundError",
+    "StoreError",
+    "StoreUnavailable",
+]
 
 
 class StoreError(MeterbillError, RuntimeError):
@@ -37,3 +45,7 @@ class DuplicateError(StoreError, ValueError):
 
 class NotFoundError(StoreError, LookupError):
     """The record named does not exist."""
+
+
+class DisputeClosedError(StoreError, ValueError):
+    """A resolved or credited dispute takes no further step."""

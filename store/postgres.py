@@ -42,11 +42,13 @@ from store.contract import (
     RollupRow,
     StoreStats,
 )
+from store.disputes import ConsoleMixin, DisputeMixin
 from store.errors import InvalidRowError, MigrationError, StoreError, StoreUnavailable
 from store.invoices import InvoiceMixin
 from store.registry import RegistryMixin
 from store.schema import migrations_for
 from store.sql import Dialect
+from store.users import UserMixin
 
 __all__ = ["PostgresStore"]
 
@@ -95,7 +97,7 @@ SELECT count(*) FROM offered
 _EPOCH_2000 = "TIMESTAMPTZ '2000-01-01 00:00:00+00'"
 
 
-class PostgresStore(BatchMixin, RegistryMixin, InvoiceMixin):
+class PostgresStore(BatchMixin, RegistryMixin, InvoiceMixin, UserMixin, DisputeMixin, ConsoleMixin):
     """The :class:`store.contract.Store` on PostgreSQL 15+ (TimescaleDB when installed)."""
 
     backend = "postgres"
@@ -260,15 +262,15 @@ class PostgresStore(BatchMixin, RegistryMixin, InvoiceMixin):
         if self._timescale:
             view = sql.Identifier("readings_hourly" if bucket == "hour" else "readings_daily")
             query: sql.Composable = sql.SQL(
-                "SELECT device_id, register, bucket, total, n, unit FROM {view}"
+                "SELECT device_id, register, bucket, total, n, unit, 0 FROM {view}"
                 " WHERE bucket >= %(start)s AND bucket < %(end)s " + device_filter
             ).format(view=view)
         else:
             # Rows of a bucket that starts before `end` reach up to `end + step`.
             query = sql.SQL(
-                "SELECT device_id, register, bucket, total, n, unit FROM ("
+                "SELECT device_id, register, bucket, total, n, unit, est FROM ("
                 f" SELECT device_id, register, unit, date_bin(%(step)s, ts, {_EPOCH_2000}) AS bucket,"
-                "  sum(value) AS total, count(*) AS n"
+                "  sum(value) AS total, count(*) AS n, count(*) FILTER (WHERE quality = 'estimated') AS est"
                 " FROM readings WHERE kind = 'interval' AND ts >= %(start)s AND ts < %(end)s + %(step)s "
                 + device_filter
                 + " GROUP BY device_id, register, unit, bucket) q"
@@ -348,5 +350,7 @@ def _scalar(conn: psycopg.Connection[Any], query: str) -> int:
     return int(row[0]) if row and row[0] is not None else 0
 
 
-def _rollup_row(device_id: str, register: str, bucket: datetime, total: float, n: int, unit: str) -> RollupRow:
-    return RollupRow(device_id, register, bucket, float(total), int(n), unit)
+def _rollup_row(
+    device_id: str, register: str, bucket: datetime, total: float, n: int, unit: str, estimated: int
+) -> RollupRow:
+    return RollupRow(device_id, register, bucket, float(total), int(n), unit, int(estimated))

@@ -29,11 +29,13 @@ from store.contract import (
     RollupRow,
     StoreStats,
 )
+from store.disputes import ConsoleMixin, DisputeMixin
 from store.errors import InvalidRowError, MigrationError, StoreError, StoreUnavailable
 from store.invoices import InvoiceMixin
 from store.registry import RegistryMixin
 from store.schema import migrations_for
 from store.sql import Dialect
+from store.users import UserMixin
 
 __all__ = ["SQLiteStore", "from_us", "to_us"]
 
@@ -53,7 +55,7 @@ def from_us(us: int) -> datetime:
     return _EPOCH + timedelta(microseconds=us)
 
 
-class SQLiteStore(BatchMixin, RegistryMixin, InvoiceMixin):
+class SQLiteStore(BatchMixin, RegistryMixin, InvoiceMixin, UserMixin, DisputeMixin, ConsoleMixin):
     """The :class:`store.contract.Store` in one SQLite file."""
 
     backend = "sqlite"
@@ -231,14 +233,15 @@ class SQLiteStore(BatchMixin, RegistryMixin, InvoiceMixin):
         clauses, params = _filters(device_ids, start, end + BUCKETS[bucket])
         params.update(step=step_us, first=to_us(start), stop=to_us(end))
         rows = self._query(
-            "SELECT device_id, register, bucket, total, n, unit FROM ("
-            " SELECT device_id, register, unit, ts - (ts % :step) AS bucket, sum(value) AS total, count(*) AS n"
+            "SELECT device_id, register, bucket, total, n, unit, est FROM ("
+            " SELECT device_id, register, unit, ts - (ts % :step) AS bucket, sum(value) AS total, count(*) AS n,"
+            "  sum(quality = 'estimated') AS est"
             f" FROM readings {clauses} AND kind = 'interval'"
             " GROUP BY device_id, register, unit, bucket)"
             " WHERE bucket >= :first AND bucket < :stop ORDER BY device_id, register, bucket",
             params,
         )
-        return [RollupRow(d, reg, from_us(b), float(t), int(n), u) for d, reg, b, t, n, u in rows]
+        return [RollupRow(d, reg, from_us(b), float(t), int(n), u, int(e)) for d, reg, b, t, n, u, e in rows]
 
     def conflicts(self, *, limit: int = 100) -> list[Conflict]:
         rows = self._query(

@@ -182,3 +182,28 @@ def test_the_export_holds_a_complete_bundle_per_document(demo: Demo) -> None:
         names = {p.name for p in folder.iterdir()}
         assert names == set(BUNDLE_FILES), folder.name
         assert (folder / "invoice.pdf").read_bytes().startswith(b"%PDF-")
+
+
+def test_the_printed_logins_open_the_portal_and_the_console(demo: Demo) -> None:
+    """The accounts the demo prints work: the customer sees their own invoices, the clerk all of them."""
+    from fastapi.testclient import TestClient
+
+    from api import create_app
+    from meterbill.settings import load_settings
+
+    rows = {role: re.search(rf"login \({role}\)\s*│\s*(\S+)\s+(\S+)", demo.stdout) for role in ("customer", "billing")}
+    assert all(rows.values()), demo.stdout
+    client = TestClient(create_app(load_settings(env="development"), demo.store))
+    seen: dict[str, set[str]] = {}
+    for role, match in rows.items():
+        assert match is not None
+        token = client.post("/api/v1/auth/token", data={"username": match[1], "password": match[2]})
+        assert token.status_code == 200, token.text
+        headers = {"Authorization": f"Bearer {token.json()['access_token']}"}
+        listed = client.get("/api/v1/invoices", headers=headers)
+        assert listed.status_code == 200, listed.text
+        body = listed.json()
+        items = body["items"] if isinstance(body, dict) else body
+        seen[role] = {item["customer_id"] for item in items if item.get("status") in ("issued", "credited")}
+    assert len(seen["customer"]) == 1  # their own invoices, and at least one
+    assert seen["customer"] <= seen["billing"]

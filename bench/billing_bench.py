@@ -34,7 +34,6 @@ from __future__ import annotations
 import argparse
 import io
 import json
-import os
 import sys
 import time
 from collections.abc import Sequence
@@ -44,7 +43,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
-from _pg import throwaway_database  # bench/_pg.py: the script's own folder is on sys.path
+from _report import BenchFailure, add_pg_url, log, measure_and_report  # bench/: the script's folder is on sys.path
 
 try:
     from billing.documents import from_data
@@ -61,7 +60,6 @@ from rating.engine import prepare_calendar
 from rating.reference import LocalClock, ref_quantities
 from store.postgres import PostgresStore
 
-DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/test"
 ROOT = Path(__file__).resolve().parent.parent
 TARIFF = ROOT / "rating" / "examples" / "fr_electricity_hphc.json"
 PERIOD = "2026-01"
@@ -69,10 +67,6 @@ FIRST = "2025-12-31 23:00:00+00"  # 2026-01-01 00:00 Europe/Paris
 LAST = "2026-01-31 22:45:00+00"  # the last 15-minute interval of January, Paris time
 REGISTER = "1-0:1.8.0"
 DEVICE_CHUNK = 500  # meters per INSERT ... SELECT of the set-up
-
-
-class BenchFailure(RuntimeError):
-    """A result is wrong: the figures would be meaningless."""
 
 
 def populate(store: PostgresStore, url: str, contracts: int, log: Any) -> int:
@@ -295,11 +289,7 @@ def report(raw: dict[str, Any], *, args: argparse.Namespace, total_s: float) -> 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
-    parser.add_argument(
-        "--pg-url",
-        default=os.environ.get("MB_TEST_PG_URL", DEFAULT_URL),
-        help="server to create the throw-away database on (default: $MB_TEST_PG_URL or %(default)s)",
-    )
+    add_pg_url(parser)
     parser.add_argument("--quick", action="store_true", help="300 contracts, 100 CII and 10 PDF documents")
     parser.add_argument("--contracts", type=int, help="contracts to bill (default 10,000; quick 300)")
     parser.add_argument("--sample", type=int, help="contracts timed stage by stage (default 100; quick 20)")
@@ -313,19 +303,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if min(args.contracts, args.sample, args.cii_sample, args.pdf_sample) < 1:
         parser.error("--contracts and the samples must be at least 1")
 
-    def log(msg: str) -> None:
-        print(msg, file=sys.stderr, flush=True)
-
-    t_start = time.perf_counter()
-    try:
-        with throwaway_database(args.pg_url, log) as url:
-            raw = run(url, args, log)
-    except BenchFailure as exc:
-        log(f"FAILED: {exc}")
-        return 1
-    summary = report(raw, args=args, total_s=time.perf_counter() - t_start)
-    print(json.dumps(summary), flush=True)
-    return 0
+    return measure_and_report(
+        args.pg_url,
+        lambda url: run(url, args, log),
+        lambda raw, total_s: report(raw, args=args, total_s=total_s),
+        t_start=time.perf_counter(),
+    )
 
 
 if __name__ == "__main__":

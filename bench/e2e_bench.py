@@ -42,7 +42,6 @@ a reading is lost or a message dead-lettered), and the last line of stdout is on
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import re
@@ -63,8 +62,8 @@ from urllib.parse import quote
 
 import psutil
 import psycopg
-from _pg import throwaway_database  # bench/_pg.py: the script's own folder is on sys.path
-from ingest_bench import DEFAULT_MOSQUITTO, DEFAULT_URL, BenchFailure, busy_cores, free_port, log, start_mosquitto
+from _report import BenchFailure, add_pg_url, log, measure_and_report, print_machine  # bench/: on sys.path
+from ingest_bench import DEFAULT_MOSQUITTO, busy_cores, free_port, start_mosquitto
 from psycopg.conninfo import conninfo_to_dict
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -463,11 +462,7 @@ def report(raw: dict[str, Any], args: argparse.Namespace, total_s: float) -> dic
     if raw["duplicates"]:
         print(f"  readings received again (the probe's, broker redeliveries), stored once: {raw['duplicates']:,}")
     busy = raw["busy_cores_before"]
-    if busy is not None:
-        print(
-            f"cores busy before the run: {busy:.2f} of {os.cpu_count()}{'  (figures disturbed)' if busy > 0.25 else ''}"
-        )
-    print(f"total run time: {total_s:.1f} s")
+    print_machine(busy, total_s)
     return {
         "committed_readings_per_s": round(committed),
         "offered_readings_per_s": round(offered),
@@ -499,11 +494,7 @@ def report(raw: dict[str, Any], args: argparse.Namespace, total_s: float) -> dic
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
-    parser.add_argument(
-        "--pg-url",
-        default=os.environ.get("MB_TEST_PG_URL", DEFAULT_URL),
-        help="server to create the throw-away database on (default: $MB_TEST_PG_URL or %(default)s)",
-    )
+    add_pg_url(parser)
     parser.add_argument("--mosquitto", default=shutil.which("mosquitto") or DEFAULT_MOSQUITTO, help="broker binary")
     parser.add_argument(
         "--mqtt-url", default=os.environ.get("MB_MQTT_URL"), help="use this broker instead (default: $MB_MQTT_URL)"
@@ -535,16 +526,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     background = busy_cores()
     if background is not None:
         log(f"{os.cpu_count()} cores; {background:.2f} busy before the run")
-    try:
-        with throwaway_database(args.pg_url, log) as url, tempfile.TemporaryDirectory(prefix="mb-e2e-bench-") as tmp:
-            raw = run(args, url, Path(tmp))
-    except BenchFailure as exc:
-        log(f"FAILED: {exc}")
-        return 1
-    raw["busy_cores_before"] = background
-    summary = report(raw, args, time.perf_counter() - t_start)
-    print(json.dumps(summary), flush=True)
-    return 0
+
+    def measure(url: str) -> dict[str, Any]:
+        with tempfile.TemporaryDirectory(prefix="mb-e2e-bench-") as tmp:
+            return {**run(args, url, Path(tmp)), "busy_cores_before": background}
+
+    return measure_and_report(args.pg_url, measure, lambda raw, total_s: report(raw, args, total_s), t_start=t_start)
 
 
 if __name__ == "__main__":

@@ -76,7 +76,6 @@ pause grows (about 0.35 ms a meter) and shows in the p99 latency.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import multiprocessing as mp
 import os
@@ -98,7 +97,7 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 import psycopg
-from _pg import throwaway_database  # bench/_pg.py: the script's own folder is on sys.path
+from _report import BenchFailure, add_pg_url, log, measure_and_report, print_machine  # bench/: on sys.path
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
@@ -120,7 +119,6 @@ except ImportError:  # not pip-installed: run from a checkout
     from store.contract import Batch, BatchResult
     from store.postgres import PostgresStore
 
-DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/test"
 DEFAULT_MOSQUITTO = "/usr/sbin/mosquitto"
 REGISTER = "1-0:1.8.0"
 INTERVAL = timedelta(minutes=15)
@@ -133,14 +131,6 @@ TARGET_BATCHED_READINGS = 50_000
 TARGET_SINGLE_MSGS = 5_000
 TARGET_SINGLE_RATIO = 0.60
 TARGET_P99_S = 1.0
-
-
-class BenchFailure(RuntimeError):
-    """A phase lost, doubled or refused messages, or did not finish in time: the figures would be wrong."""
-
-
-def log(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
 
 
 # -- workload ---------------------------------------------------------------------------------------
@@ -841,11 +831,7 @@ def report(raw: dict[str, Any], args: argparse.Namespace, total_s: float) -> dic
     if raw["duplicates"]:
         print(f"readings redelivered by the broker (stored once, counted once): {raw['duplicates']:,}")
     busy = raw["busy_cores_before"]
-    if busy is not None:
-        print(
-            f"cores busy before the run: {busy:.2f} of {os.cpu_count()}{'  (figures disturbed)' if busy > 0.25 else ''}"
-        )
-    print(f"total run time: {total_s:.1f} s")
+    print_machine(busy, total_s)
     return {
         "batched_readings_per_s": round(b.readings_per_s),
         "batched_msgs_per_s": round(b.msgs_per_s),
@@ -889,11 +875,7 @@ def report(raw: dict[str, Any], args: argparse.Namespace, total_s: float) -> dic
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
-    parser.add_argument(
-        "--pg-url",
-        default=os.environ.get("MB_TEST_PG_URL", DEFAULT_URL),
-        help="server to create the throw-away database on (default: $MB_TEST_PG_URL or %(default)s)",
-    )
+    add_pg_url(parser)
     parser.add_argument("--mosquitto", default=shutil.which("mosquitto") or DEFAULT_MOSQUITTO, help="broker binary")
     parser.add_argument("--quick", action="store_true", help="fewer messages and shorter latency phases (< 60 s)")
     parser.add_argument("--single-messages", type=int, help="messages of 1 reading (default 120,000; quick 40,000)")
@@ -932,16 +914,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         log(f"{os.cpu_count()} cores; {background:.2f} busy before the run")
         if background > 0.25:
             log(f"WARNING: something else keeps {background:.2f} cores busy: the figures will be low")
-    try:
-        with throwaway_database(args.pg_url, log) as url, tempfile.TemporaryDirectory(prefix="mb-ingest-bench-") as tmp:
-            raw = run(args, url, Path(tmp))
-    except BenchFailure as exc:
-        log(f"FAILED: {exc}")
-        return 1
-    raw["busy_cores_before"] = background
-    summary = report(raw, args, time.perf_counter() - t_start)
-    print(json.dumps(summary), flush=True)
-    return 0
+
+    def measure(url: str) -> dict[str, Any]:
+        with tempfile.TemporaryDirectory(prefix="mb-ingest-bench-") as tmp:
+            return {**run(args, url, Path(tmp)), "busy_cores_before": background}
+
+    return measure_and_report(args.pg_url, measure, lambda raw, total_s: report(raw, args, total_s), t_start=t_start)
 
 
 if __name__ == "__main__":

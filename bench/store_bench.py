@@ -45,8 +45,6 @@ depend on the machine, so the figures are reported and compared by whoever runs 
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import random
 import sys
 import time
@@ -56,7 +54,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-from _pg import throwaway_database  # bench/_pg.py: the script's own folder is on sys.path
+from _report import BenchFailure, add_pg_url, log, measure_and_report  # bench/: the script's folder is on sys.path
 from psycopg import sql
 
 try:
@@ -67,7 +65,6 @@ except ImportError:  # not pip-installed: run from a checkout
     from devices.readings import Reading
     from store.postgres import PostgresStore
 
-DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/test"
 REGISTER = "1-0:1.8.0"
 INTERVAL = timedelta(minutes=15)
 START = datetime(2024, 1, 1, tzinfo=UTC)
@@ -76,10 +73,6 @@ COPY_TYPES = ["text", "text", "timestamptz", "float8", "text", "text", "text", "
 EXECUTEMANY_BATCH = 1_000
 TARGET_COPY = 250_000
 TARGET_HALF_DUP = 100_000
-
-
-class BenchFailure(RuntimeError):
-    """A scenario produced a wrong result: the figures would be meaningless."""
 
 
 # -- data -------------------------------------------------------------------------------------------
@@ -337,11 +330,7 @@ def report(raw: dict[str, Any], *, batch: int, quick: bool, total_s: float) -> d
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
-    parser.add_argument(
-        "--pg-url",
-        default=os.environ.get("MB_TEST_PG_URL", DEFAULT_URL),
-        help="server to create the throw-away database on (default: $MB_TEST_PG_URL or %(default)s)",
-    )
+    add_pg_url(parser)
     parser.add_argument("--quick", action="store_true", help="200,000 readings, 50,000 for executemany")
     parser.add_argument("--rows", type=int, help="readings per scenario (default 1,000,000; quick 200,000)")
     parser.add_argument("--executemany-rows", type=int, help="rows for the baseline (default 200,000; quick 50,000)")
@@ -353,22 +342,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     if rows_n < 2 or args.batch < 2 or em_n < 1 or args.devices < 1:
         parser.error("--rows and --batch must be at least 2, --executemany-rows and --devices at least 1")
 
-    def log(msg: str) -> None:
-        print(msg, file=sys.stderr, flush=True)
-
     t_start = time.perf_counter()
     log(f"generating {rows_n:,} readings from {args.devices:,} devices")
     rows = generate_readings(rows_n, args.devices)
-
-    try:
-        with throwaway_database(args.pg_url, log) as url:
-            raw = run(url, rows, args.batch, em_n, log)
-    except BenchFailure as exc:
-        log(f"FAILED: {exc}")
-        return 1
-    summary = report(raw, batch=args.batch, quick=args.quick, total_s=time.perf_counter() - t_start)
-    print(json.dumps(summary), flush=True)
-    return 0
+    return measure_and_report(
+        args.pg_url,
+        lambda url: run(url, rows, args.batch, em_n, log),
+        lambda raw, total_s: report(raw, batch=args.batch, quick=args.quick, total_s=total_s),
+        t_start=t_start,
+    )
 
 
 if __name__ == "__main__":

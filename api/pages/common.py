@@ -9,21 +9,25 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, date, datetime, tzinfo
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import Request
 from fastapi.responses import RedirectResponse, Response
 
+from api import queries
 from api.auth import Principal, page_principal
 from api.pages.render import login_redirect
 from devices.model import Contract
-from store.contract import Store
+from store.contract import Dispute, Store
 
 __all__ = [
     "Guarded",
     "add_months",
     "contract_zone",
     "current_period",
+    "dispute_context",
+    "invoice_numbers",
     "page_guard",
     "parse_month",
     "store_of",
@@ -64,6 +68,33 @@ def contract_zone(store: Store, contract: Contract | None) -> tzinfo:
         return ZoneInfo(str(json.loads(version.body).get("timezone") or "UTC"))
     except (ValueError, ZoneInfoNotFoundError):
         return UTC
+
+
+def invoice_numbers(store: Store, invoice_ids: list[str]) -> dict[str, str]:
+    """Invoice id -> its number (or the id while it has none), for links that people read."""
+    numbers = {}
+    for invoice_id in dict.fromkeys(invoice_ids):
+        record = store.invoice(invoice_id)
+        numbers[invoice_id] = (record.number if record else None) or invoice_id
+    return numbers
+
+
+def dispute_context(store: Store, dispute: Dispute, *, base: str) -> dict[str, Any]:
+    """What a dispute page (``portal/dispute.html``) shows of the dispute and its invoice, links under ``base``.
+
+    The disputed line is None when the dispute is about the whole invoice (or the line is gone).
+    """
+    record = store.invoice(dispute.invoice_id)
+    view = queries.invoice_view(store, dispute.invoice_id)
+    line_no = dispute.line_no
+    return {
+        "dispute": queries.dispute_public(dispute),
+        "tz": contract_zone(store, store.contract(record.contract_id) if record else None),
+        "back": f"{base}/disputes",
+        "invoice_href": f"{base}/invoices/{dispute.invoice_id}",
+        "invoice_label": (record.number if record else None) or dispute.invoice_id,
+        "line": view.lines[line_no - 1] if view and line_no and line_no <= len(view.lines) else None,
+    }
 
 
 def current_period(today: date | None = None) -> str:

@@ -27,7 +27,15 @@ from api import queries
 from api.auth import Principal, check_csrf
 from api.live import customer_device_ids
 from api.pages.charts import stacked_bars
-from api.pages.common import add_months, contract_zone, page_guard, parse_month, store_of
+from api.pages.common import (
+    add_months,
+    contract_zone,
+    dispute_context,
+    invoice_numbers,
+    page_guard,
+    parse_month,
+    store_of,
+)
 from api.pages.render import html, language_of, not_found_page
 from api.routes import disputes as dispute_routes
 from api.schemas import Consumption, DisputeCreate, DisputePublic, DisputeStep, InvoicePublic
@@ -65,8 +73,22 @@ def _own_invoices(store: Store, me: Principal) -> list[InvoicePublic]:
     return sorted(visible, key=lambda i: (i.issued_at or i.created_at, i.id), reverse=True)
 
 
+def _own_dispute(store: Store, me: Principal, dispute_id: str) -> Dispute | None:
+    found = store.dispute(dispute_id)
+    if found is None or found.customer_id != me.customer_id:
+        return None
+    return found
+
+
 def _dispute_view(store: Store, dispute: Dispute) -> DisputePublic:
     return queries.dispute_public(dispute)
+
+
+def _refused(request: Request, me: Principal, text: str, *, back: str, status: int) -> Response:
+    """The message page for a dispute form that was refused (invalid, or the dispute closed)."""
+    t = language_of(request)
+    context = {"title": t("dispute.title"), "text": text, "kind": "error", "back": back}
+    return html(request, "message.html", context, me=me, status=status)
 
 
 def _flash(request: Request, done: str | None) -> str | None:
@@ -216,13 +238,8 @@ def open_dispute(
         body = DisputeCreate(invoice_id=invoice_id, line_no=number, message=message.strip())
         opened = dispute_routes.open_dispute(body, me, store)
     except (ValueError, HTTPException):  # pydantic's ValidationError is a ValueError
-        context = {
-            "title": t("dispute.title"),
-            "text": t("dispute.invalid", max=_MAX_MESSAGE, lines=lines),
-            "kind": "error",
-            "back": f"/invoices/{invoice_id}",
-        }
-        return html(request, "message.html", context, me=me, status=422)
+        text = t("dispute.invalid", max=_MAX_MESSAGE, lines=lines)
+        return _refused(request, me, text, back=f"/invoices/{invoice_id}", status=422)
     return RedirectResponse(f"/disputes/{opened.id}?done=opened", status_code=303)
 
 
@@ -234,19 +251,10 @@ def disputes(request: Request) -> Response:
     store = store_of(request)
     mine = [_dispute_view(store, d) for d in store.disputes(customer_id=me.customer_id or "")]
     mine.sort(key=lambda d: d.updated_at, reverse=True)
-    numbers = _invoice_numbers(store, [d.invoice_id for d in mine])
+    numbers = invoice_numbers(store, [d.invoice_id for d in mine])
     contracts = _contracts(store, me)
     tz = contract_zone(store, contracts[0] if contracts else None)
     return html(request, "portal/disputes.html", {"disputes": mine, "numbers": numbers, "tz": tz}, me=me)
-
-
-def _invoice_numbers(store: Store, invoice_ids: list[str]) -> dict[str, str]:
-    """Invoice id -> its number (or the id while it has none), for links that people read."""
-    numbers = {}
-    for invoice_id in dict.fromkeys(invoice_ids):
-        record = store.invoice(invoice_id)
-        numbers[invoice_id] = (record.number if record else None) or invoice_id
-    return numbers
 
 
 @router.get("/disputes/{dispute_id}")
@@ -255,19 +263,11 @@ def dispute(request: Request, dispute_id: str, done: str | None = None) -> Respo
     if isinstance(me, Response):
         return me
     store = store_of(request)
-    found = store.dispute(dispute_id)
-    if found is None or found.customer_id != me.customer_id:
+    found = _own_dispute(store, me, dispute_id)
+    if found is None:
         return not_found_page(request, me)
-    record = store.invoice(found.invoice_id)
-    view = queries.invoice_view(store, found.invoice_id)
-    line = view.lines[found.line_no - 1] if view and found.line_no and found.line_no <= len(view.lines) else None
     context = {
-        "dispute": _dispute_view(store, found),
-        "tz": contract_zone(store, store.contract(record.contract_id) if record else None),
-        "back": "/disputes",
-        "invoice_href": f"/invoices/{found.invoice_id}",
-        "invoice_label": (record.number if record else None) or found.invoice_id,
-        "line": line,
+        **dispute_context(store, found, base=""),
         "age": None,
         "steps": ["message"],
         "step_action": f"/disputes/{dispute_id}/messages",
@@ -283,26 +283,18 @@ def dispute_message(request: Request, dispute_id: str, message: Annotated[str, F
     if isinstance(me, Response):
         return me
     store = store_of(request)
-    found = store.dispute(dispute_id)
-    if found is None or found.customer_id != me.customer_id:
+    if _own_dispute(store, me, dispute_id) is None:
         return not_found_page(request, me)
     t = language_of(request)
     back = f"/disputes/{dispute_id}"
     try:
         step = DisputeStep(kind="message", message=message.strip())
     except ValueError:
-        context = {
-            "title": t("dispute.title"),
-            "text": t("dispute.invalid_message", max=_MAX_MESSAGE),
-            "kind": "error",
-            "back": back,
-        }
-        return html(request, "message.html", context, me=me, status=422)
+        return _refused(request, me, t("dispute.invalid_message", max=_MAX_MESSAGE), back=back, status=422)
     try:
         dispute_routes.add_step(dispute_id, step, me, store)
     except (DisputeClosedError, NotFoundError, HTTPException):
-        context = {"title": t("dispute.title"), "text": t("dispute.closed"), "kind": "error", "back": back}
-        return html(request, "message.html", context, me=me, status=409)
+        return _refused(request, me, t("dispute.closed"), back=back, status=409)
     return RedirectResponse(f"{back}?done=sent", status_code=303)
 
 

@@ -19,11 +19,21 @@ from pydantic import ValidationError
 from api import queries
 from api.auth import Principal, check_csrf
 from api.i18n import Translator
-from api.pages.common import add_months, contract_zone, current_period, page_guard, parse_month, store_of
+from api.pages.common import (
+    add_months,
+    contract_zone,
+    current_period,
+    dispute_context,
+    invoice_numbers,
+    page_guard,
+    parse_month,
+    store_of,
+)
 from api.pages.render import html, language_of, not_found_page, safe_next
 from api.routes import billing as billing_routes
 from api.routes import disputes as dispute_routes
 from api.schemas import BillingRunCreate, CreditRequest, DisputeStep
+from billing.ports import InvoiceRecord
 from meterbill.errors import MeterbillError
 from store.contract import Store
 
@@ -53,6 +63,10 @@ def _refusal(t: Translator, exc: Exception) -> str:
     return t("error.refused", detail=detail)
 
 
+def _role_refusal(t: Translator, me: Principal) -> str:
+    return t("error.role", role=t(f"role.{me.role}"))
+
+
 def _previous_period() -> str:
     year, month = parse_month(current_period()) or (2000, 1)
     before = add_months(year, month, -1)
@@ -68,14 +82,6 @@ def _age(t: Translator) -> Any:
         return t("age.days", n=int(hours // 24))
 
     return age
-
-
-def _numbers(store: Store, invoice_ids: list[str]) -> dict[str, str]:
-    out = {}
-    for invoice_id in dict.fromkeys(invoice_ids):
-        record = store.invoice(invoice_id)
-        out[invoice_id] = (record.number if record else None) or invoice_id
-    return out
 
 
 # -- billing runs ---------------------------------------------------------------------------------
@@ -107,7 +113,7 @@ def start_run(request: Request, period: Annotated[str, Form()] = "") -> Response
         return me
     t = language_of(request)
     if me.role not in BILLING_ROLES:
-        return _runs_page(request, me, error=t("error.role", role=t(f"role.{me.role}")), status=403)
+        return _runs_page(request, me, error=_role_refusal(t, me), status=403)
     try:
         body = BillingRunCreate(period=period)
     except ValidationError:
@@ -192,16 +198,27 @@ def _after_action(request: Request, invoice_id: str, done: str, next_page: str) 
     return RedirectResponse(f"{target}{separator}done={done}", status_code=303)
 
 
-def _lifecycle(request: Request, invoice_id: str, action: str, next_page: str) -> Response:
+def _billing_action(request: Request, invoice_id: str) -> tuple[Principal, InvoiceRecord] | Response:
+    """Who acts on which invoice, or the page to answer instead: the login, a 404, or the refusal for a role."""
     me = page_guard(request, staff=True)
     if isinstance(me, Response):
         return me
-    store = store_of(request)
-    t = language_of(request)
-    if store.invoice(invoice_id) is None:
+    record = store_of(request).invoice(invoice_id)
+    if record is None:
         return not_found_page(request, me)
     if me.role not in BILLING_ROLES:
-        return _invoice_page(request, me, invoice_id, error=t("error.role", role=t(f"role.{me.role}")), status=403)
+        error = _role_refusal(language_of(request), me)
+        return _invoice_page(request, me, invoice_id, error=error, status=403)
+    return me, record
+
+
+def _lifecycle(request: Request, invoice_id: str, action: str, next_page: str) -> Response:
+    acting = _billing_action(request, invoice_id)
+    if isinstance(acting, Response):
+        return acting
+    me, _ = acting
+    store = store_of(request)
+    t = language_of(request)
     try:
         if action == "approve":
             billing_routes.approve(invoice_id, me, store)
@@ -239,16 +256,12 @@ def credit(
     reason: Annotated[str, Form()] = "",
     dispute_id: Annotated[str, Form()] = "",
 ) -> Response:
-    me = page_guard(request, staff=True)
-    if isinstance(me, Response):
-        return me
+    acting = _billing_action(request, invoice_id)
+    if isinstance(acting, Response):
+        return acting
+    me, record = acting
     store = store_of(request)
     t = language_of(request)
-    record = store.invoice(invoice_id)
-    if record is None:
-        return not_found_page(request, me)
-    if me.role not in BILLING_ROLES:
-        return _invoice_page(request, me, invoice_id, error=t("error.role", role=t(f"role.{me.role}")), status=403)
     lines = {}
     if line_id.strip():
         known = {str(line.get("line_id")): line for line in record.document.get("lines", [])}
@@ -276,7 +289,7 @@ def disputes(request: Request) -> Response:
     items = queries.disputes_queue(store, now=datetime.now(UTC))
     context = {
         "items": items,
-        "numbers": _numbers(store, [d.invoice_id for d in items]),
+        "numbers": invoice_numbers(store, [d.invoice_id for d in items]),
         "age": _age(language_of(request)),
     }
     return html(request, "staff/disputes.html", context, me=me)
@@ -290,20 +303,12 @@ def _dispute_page(
     if found is None:
         return not_found_page(request, me)
     t = language_of(request)
-    record = store.invoice(found.invoice_id)
-    view = queries.invoice_view(store, found.invoice_id)
-    line = view.lines[found.line_no - 1] if view and found.line_no and found.line_no <= len(view.lines) else None
     steps = []
     if me.role in ANSWER_ROLES:
         steps = ["answered", "message"] + (["resolved"] if me.role in BILLING_ROLES else [])
     hours = (datetime.now(UTC) - found.opened_at).total_seconds() / 3600
     context = {
-        "dispute": queries.dispute_public(found),
-        "tz": contract_zone(store, store.contract(record.contract_id) if record else None),
-        "back": "/staff/disputes",
-        "invoice_href": f"/staff/invoices/{found.invoice_id}",
-        "invoice_label": (record.number if record else None) or found.invoice_id,
-        "line": line,
+        **dispute_context(store, found, base="/staff"),
         "age": _age(t)(hours),
         "steps": steps,
         "step_action": f"/staff/disputes/{dispute_id}/steps",

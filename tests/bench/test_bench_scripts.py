@@ -2,75 +2,35 @@
 
 from __future__ import annotations
 
-import json
-import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.bench.support import ROOT, mosquitto_or_skip, run_bench
 
 
 def test_store_bench_prints_its_figures_as_json(pg_admin_url: str) -> None:
-    result = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "bench" / "store_bench.py"),
-            "--rows",
-            "4000",
-            "--executemany-rows",
-            "2000",
-            "--batch",
-            "1000",
-            "--devices",
-            "50",
-            "--pg-url",
-            pg_admin_url,
-        ],
-        capture_output=True,
-        text=True,
+    figures = run_bench(
+        "store_bench.py",
+        *("--rows", "4000", "--executemany-rows", "2000", "--batch", "1000", "--devices", "50"),
+        *("--pg-url", pg_admin_url),
         timeout=120,
-        check=False,
     )
-    assert result.returncode == 0, result.stdout + result.stderr
-    figures = json.loads(result.stdout.strip().splitlines()[-1])
     for key in ("copy_rows_per_s", "executemany_rows_per_s", "half_duplicate_rows_per_s", "plain_copy_rows_per_s"):
         assert figures[key] > 0, key
     assert figures["rows"] == 4000
 
 
 def test_ingest_bench_prints_its_figures_as_json(pg_admin_url: str) -> None:
-    mosquitto = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
-    if not Path(mosquitto).exists():
-        pytest.skip("the ingest bench needs a mosquitto binary")
-    result = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "bench" / "ingest_bench.py"),
-            "--single-messages",
-            "200",
-            "--batched-messages",
-            "20",
-            "--meters",
-            "20",
-            "--latency-seconds",
-            "0.5",
-            "--batch-max-delay-ms",
-            "20",
-            "--mosquitto",
-            mosquitto,
-            "--pg-url",
-            pg_admin_url,
-        ],
-        capture_output=True,
-        text=True,
+    mosquitto = mosquitto_or_skip("the ingest bench")
+    figures = run_bench(
+        "ingest_bench.py",
+        *("--single-messages", "200", "--batched-messages", "20", "--meters", "20"),
+        *("--latency-seconds", "0.5", "--batch-max-delay-ms", "20"),
+        *("--mosquitto", mosquitto, "--pg-url", pg_admin_url),
         timeout=180,
-        check=False,
     )
-    assert result.returncode == 0, result.stdout + result.stderr
-    figures = json.loads(result.stdout.strip().splitlines()[-1])
     for key in ("batched_readings_per_s", "single_msgs_per_s", "ceiling_msgs_per_s", "p99_commit_latency_s"):
         assert figures[key] > 0, key
     assert figures["single_messages"] == 200
@@ -79,28 +39,12 @@ def test_ingest_bench_prints_its_figures_as_json(pg_admin_url: str) -> None:
 
 
 def test_billing_bench_prints_its_figures_as_json(pg_admin_url: str) -> None:
-    result = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "bench" / "billing_bench.py"),
-            "--contracts",
-            "12",
-            "--sample",
-            "3",
-            "--cii-sample",
-            "4",
-            "--pdf-sample",
-            "1",
-            "--pg-url",
-            pg_admin_url,
-        ],
-        capture_output=True,
-        text=True,
+    figures = run_bench(
+        "billing_bench.py",
+        *("--contracts", "12", "--sample", "3", "--cii-sample", "4", "--pdf-sample", "1"),
+        *("--pg-url", pg_admin_url),
         timeout=180,
-        check=False,
     )
-    assert result.returncode == 0, result.stdout + result.stderr
-    figures = json.loads(result.stdout.strip().splitlines()[-1])
     for key in ("contracts_per_s", "rating_vs_reference", "cii_docs_per_s", "facturx_docs_per_s", "ms_rate"):
         assert figures[key] > 0, key
     assert (figures["contracts"], figures["sample"], figures["pdf_docs"]) == (12, 3, 1)

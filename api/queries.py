@@ -4,7 +4,8 @@ Plain functions: a store (and what else they need) in, pydantic models of ``api.
 authorisation here (the callers check who may see what), no HTTP. ``None`` means "no such object".
 
 Consumption for hour, day and month buckets is read from hourly rollups (24 rows a day instead of
-96 readings), grouped into local days or months in Python; 15-minute buckets come from the readings.
+96 readings); the store groups them into local days or months and TOU bands (PostgreSQL in SQL, from
+a compact band table), hours on a slot grid; 15-minute buckets come from the readings.
 A TOU band split uses the tariff of the devices' contract: each hour takes the band of its start.
 Projections and tariff comparisons are rated live by the engine through billing's own drafting,
 so they match what an invoice would say for the same readings.
@@ -47,7 +48,7 @@ from billing.runs import RateCsv, draft_for_contract, parse_period, period_input
 from billing.seller import DEVELOPMENT_SELLER
 from devices.model import Contract
 from meterbill.errors import MeterbillError
-from store.contract import Dispute, SlotGrid, Store
+from store.contract import Dispute, GroupedConsumption, LocalGrouping, SlotGrid, Store
 
 __all__ = [
     "BucketName",
@@ -89,17 +90,35 @@ def band_calendar(store: Store, device_ids: Sequence[str], start: datetime, end:
 
 
 class BandLookup:
-    """Band of each instant under a tariff's energy schedules (one per unit of quantity)."""
+    """Band of each instant under a tariff's energy schedules (one per unit of quantity).
 
-    def __init__(self, label: str, t0_s: int, slot_s: int, names: dict[str, tuple[tuple[str, ...], Any]]) -> None:
+    Also kept in compact form for grouping in the database (:meth:`grouping`): each unit's band table
+    ``[month, day type, slot of day]``, the tariff's zone and the public holidays of the covered days.
+    """
+
+    def __init__(
+        self,
+        label: str,
+        t0_s: int,
+        slot_s: int,
+        names: dict[str, tuple[tuple[str, ...], Any]],
+        *,
+        zone: str = "UTC",
+        tables: dict[str, list[int]] | None = None,
+        holidays: tuple[date, ...] = (),
+    ) -> None:
         self.label = label
         self.t0_s = t0_s
         self.slot_s = slot_s
         self.names = names  # unit -> (band names, band index per slot)
+        self.zone = zone
+        self.tables = tables or {}  # unit -> band_table(...) flattened (12 x 3 x slots of a day)
+        self.holidays = holidays
 
     @classmethod
     def build(cls, store: Store, contract: Contract, start: datetime, end: datetime) -> BandLookup | None:
         from rating.engine import prepare_calendar
+        from rating.schedule import band_table
         from rating.tariff_file import tariff_from_dict
 
         tv = store.tariff_version(contract.tariff_id, contract.tariff_version)
@@ -108,11 +127,44 @@ class BandLookup:
         tariff = tariff_from_dict(json.loads(tv.body, parse_float=Decimal), source=f"tariff {tv.tariff_id}")
         calendar = prepare_calendar(tariff, int(start.timestamp()), int(end.timestamp()))
         names: dict[str, tuple[tuple[str, ...], Any]] = {}
+        tables: dict[str, list[int]] = {}
         for charge in tariff.energy_charges:
             if charge.unit not in names:
                 band_names = tuple(b.name for b in charge.bands)
                 names[charge.unit] = (band_names, calendar.bands(charge.schedule, band_names))
-        return cls(f"{tv.tariff_id}@{tv.version}", calendar.t0_s, calendar.slot_s, names)
+                tables[charge.unit] = band_table(charge.schedule, band_names, calendar.slot_s).ravel().tolist()
+        holiday_days = np.unique(calendar.day[calendar.day_type == 2]).tolist()
+        return cls(
+            f"{tv.tariff_id}@{tv.version}",
+            calendar.t0_s,
+            calendar.slot_s,
+            names,
+            zone=tariff.zone.key,
+            tables=tables,
+            holidays=tuple(date(1970, 1, 1) + timedelta(days=d) for d in holiday_days),
+        )
+
+    @property
+    def end_s(self) -> int:
+        """First instant after the covered slots [s]."""
+        return self.t0_s + self.slot_s * max((len(table) for _, table in self.names.values()), default=0)
+
+    def grouping(self, tz: str, bucket: Literal["day", "month"]) -> LocalGrouping:
+        """Local ``bucket`` keys in ``tz`` and the bands of the first unit, as :meth:`bands_of` gives them."""
+        unit = next(iter(self.names), None)
+        if unit is None or unit not in self.tables:
+            return LocalGrouping(tz=tz, bucket=bucket)
+        return LocalGrouping(
+            tz=tz,
+            bucket=bucket,
+            band_tz=self.zone,
+            band_unit=unit,
+            slot_s=self.slot_s,
+            bands=self.tables[unit],
+            holidays=self.holidays,
+            band_from=datetime.fromtimestamp(self.t0_s, UTC),
+            band_to=datetime.fromtimestamp(self.end_s, UTC),
+        )
 
     def bands_of(self, unit: str, epoch_s: npt.NDArray[np.int64]) -> tuple[tuple[str, ...], npt.NDArray[np.int64]]:
         """Band names and each instant's band index (-1 where unknown)."""
@@ -171,8 +223,9 @@ def consumption(
 ) -> Consumption:
     """Interval consumption of ``device_ids`` in [start, end) per bucket (local days and months in ``tz``).
 
-    Hour, day and month buckets are summed from the hourly rollup with NumPy (a year is 8,760 rows);
-    15-minute buckets from the readings themselves.
+    Day and month buckets, with their TOU band split, are grouped by the store from its hourly
+    rollup (PostgreSQL: in SQL, so a year comes back as ~365 x bands rows instead of 8,760 hours);
+    hour buckets are grouped on a slot grid; 15-minute buckets come from the readings themselves.
     """
     zone = ZoneInfo(tz)
     start, end = start.astimezone(UTC), end.astimezone(UTC)
@@ -181,20 +234,30 @@ def consumption(
         return _consumption_model([], bucket, tz, device_ids, start, end, bands)
     if bucket == "15min":
         return _fifteen_minutes(store, device_ids, start, end, tz, bands)
-    # A grid of slots over the window: each slot's bucket key and band, summed by the store.
-    # Hourly slots: the rollup is hourly, so each hour takes the band of its start.
-    t0 = int(start.timestamp()) // _HOUR_S * _HOUR_S
-    starts = t0 + _HOUR_S * np.arange(max(1, -(-(int(end.timestamp()) - t0) // _HOUR_S)), dtype=np.int64)
-    keys = _local_keys(starts, bucket, zone)
     names: tuple[str, ...] = ()
     band_unit = None
-    band_index = np.full(starts.shape, -1, dtype=np.int64)
     if bands is not None and bands.names:
         band_unit = next(iter(bands.names))
-        names, band_index = bands.bands_of(band_unit, starts)
-    grid = SlotGrid(t0, _HOUR_S, keys.tolist(), band_index.tolist())
+        names = bands.names[band_unit][0]
+    groups: list[GroupedConsumption]
+    if bucket in ("day", "month"):
+        # Each hour takes the local day/month and the band of its start, as on the grid below.
+        local: Literal["day", "month"] = "day" if bucket == "day" else "month"
+        grouping = bands.grouping(tz, local) if bands is not None else LocalGrouping(tz=tz, bucket=local)
+        groups = store.local_consumption(grouping, device_ids=device_ids, start=start, end=end)
+    else:
+        # A grid of slots over the window: each slot's bucket key and band, summed by the store.
+        # Hourly slots: the rollup is hourly, so each hour takes the band of its start.
+        t0 = int(start.timestamp()) // _HOUR_S * _HOUR_S
+        starts = t0 + _HOUR_S * np.arange(max(1, -(-(int(end.timestamp()) - t0) // _HOUR_S)), dtype=np.int64)
+        keys = _local_keys(starts, bucket, zone)
+        band_index = np.full(starts.shape, -1, dtype=np.int64)
+        if band_unit is not None and bands is not None:
+            names, band_index = bands.bands_of(band_unit, starts)
+        grid = SlotGrid(t0, _HOUR_S, keys.tolist(), band_index.tolist())
+        groups = store.grouped_consumption(grid, device_ids=device_ids, start=start, end=end)
     acc: dict[tuple[int, str], list[Any]] = {}
-    for g in store.grouped_consumption(grid, device_ids=device_ids, start=start, end=end):
+    for g in groups:
         entry = acc.setdefault((g.key, g.unit), [0.0, 0, 0, {}])
         entry[0] += g.total
         entry[1] += g.count

@@ -7,12 +7,13 @@ is only known once uvicorn has bound its socket; :func:`start_api` waits for tha
 from __future__ import annotations
 
 import asyncio
+import gc
 from dataclasses import dataclass
 
 import uvicorn
 from fastapi import FastAPI
 
-__all__ = ["RunningApi", "start_api"]
+__all__ = ["RunningApi", "freeze_startup_heap", "start_api"]
 
 
 @dataclass
@@ -24,6 +25,17 @@ class RunningApi:
     async def stop(self) -> None:
         self.server.should_exit = True
         await self.task
+
+
+def freeze_startup_heap() -> None:
+    """Move what start-up allocated (modules, numba, templates: ~1M objects) out of the collector's reach.
+
+    Otherwise every full collection walks it again, a 60 ms pause that lands inside whichever
+    request triggers it (the consumption endpoint's p99 went from ~57 ms to ~130 ms). Objects
+    made later are collected as usual.
+    """
+    gc.collect()
+    gc.freeze()
 
 
 async def start_api(app: FastAPI, host: str, port: int, *, log_level: str = "warning") -> RunningApi:

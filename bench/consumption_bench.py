@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import sys
 import time
@@ -40,7 +39,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from _pg import throwaway_database  # bench/_pg.py: the script's own folder is on sys.path
+from _report import BenchFailure, add_pg_url, log, measure_and_report  # bench/: the script's folder is on sys.path
 
 try:
     import api  # noqa: F401
@@ -51,21 +50,17 @@ from fastapi.testclient import TestClient
 
 from api import create_app
 from api.auth import hash_password
+from api.serve import freeze_startup_heap
 from devices.model import Contract, ContractDevice, Customer, Device
 from meterbill.settings import load_settings
 from store.contract import User
 from store.postgres import PostgresStore
 
-DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/test"
 TARIFF = Path(__file__).resolve().parents[1] / "rating" / "examples" / "fr_electricity_hphc.json"
 ZONE = "Europe/Paris"
 YEAR_START = "2024-12-31T23:00:00+00:00"  # 2025-01-01 00:00 Europe/Paris
 YEAR_END = "2025-12-31T23:00:00+00:00"
 PASSWORD = "bench password 1234"
-
-
-class BenchFailure(RuntimeError):
-    pass
 
 
 def _setup(store: PostgresStore, url: str) -> None:
@@ -129,6 +124,7 @@ def run(url: str, args: argparse.Namespace, log: Callable[[str], None]) -> dict[
         _setup(store, url)
         log(f"set-up: 2 x 35,040 readings in {time.perf_counter() - t0:.1f} s")
         client = TestClient(create_app(load_settings(), store))
+        freeze_startup_heap()  # as `meterbill api run` does after building the app
         token = client.post("/api/v1/auth/token", data={"username": "bench@example.test", "password": PASSWORD})
         headers = {"Authorization": f"Bearer {token.json()['access_token']}"}
         params = {"bucket": "day", "start": YEAR_START, "end": YEAR_END, "tz": ZONE}
@@ -190,11 +186,7 @@ def report(raw: dict[str, list[float]], args: argparse.Namespace, total_s: float
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
-    parser.add_argument(
-        "--pg-url",
-        default=os.environ.get("MB_TEST_PG_URL", DEFAULT_URL),
-        help="server to create the throw-away database on (default: $MB_TEST_PG_URL or %(default)s)",
-    )
+    add_pg_url(parser)
     parser.add_argument("--quick", action="store_true", help="100 requests per variant (under a minute)")
     parser.add_argument("--requests", type=int, help="timed requests per variant (default 400; quick 100)")
     parser.add_argument("--baseline-requests", type=int, help="timed baseline runs (default 40; quick 10)")
@@ -203,20 +195,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.baseline_requests = args.baseline_requests or (10 if args.quick else 40)
     if min(args.requests, args.baseline_requests) < 1:
         parser.error("--requests and --baseline-requests must be at least 1")
-
-    def log(msg: str) -> None:
-        print(msg, file=sys.stderr, flush=True)
-
-    t_start = time.perf_counter()
-    try:
-        with throwaway_database(args.pg_url, log) as url:
-            raw = run(url, args, log)
-    except BenchFailure as exc:
-        log(f"FAILED: {exc}")
-        return 1
-    summary = report(raw, args=args, total_s=time.perf_counter() - t_start)
-    print(json.dumps(summary), flush=True)
-    return 0
+    return measure_and_report(
+        args.pg_url,
+        lambda url: run(url, args, log),
+        lambda raw, total_s: report(raw, args=args, total_s=total_s),
+        t_start=time.perf_counter(),
+    )
 
 
 if __name__ == "__main__":

@@ -81,6 +81,7 @@ def api_run(
 ) -> None:
     """Serve the API (/health, /metrics, /api/v1) until SIGTERM or Ctrl-C."""
     from api import create_app, start_api
+    from api.serve import freeze_startup_heap
     from gateway.live import MqttLiveFeed
     from gateway.mqtt import BrokerAddress
     from meterbill.wiring import open_store
@@ -93,6 +94,7 @@ def api_run(
         store = open_store(settings)
         try:
             app = create_app(settings, store, live=live)
+            freeze_startup_heap()
             api = await start_api(app, settings.api_host, settings.api_port, log_level=settings.log_level)
             console.print(f"meterbill API listening on {api.url}")
             await api.task

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Literal, Protocol
+from zoneinfo import ZoneInfo
 
 from billing.ports import InvoiceStore
 from devices.model import Contract, Customer, Device, DeviceKind, DeviceStatus, MeterExchangeRecord
@@ -36,6 +37,7 @@ __all__ = [
     "GroupedConsumption",
     "IngestStore",
     "InsertResult",
+    "LocalGrouping",
     "NewDeadLetter",
     "ReadingStore",
     "RefreshOutcome",
@@ -488,7 +490,70 @@ class GroupedConsumption:
     estimated: int
 
 
+_DAY_S = 86_400
+_EPOCH_DAY = date(1970, 1, 1)
+
+
+@dataclass(frozen=True)
+class LocalGrouping:
+    """A grouping of hourly consumption by local calendar bucket and TOU band, for
+    :meth:`ConsoleStore.local_consumption`; small enough to send to the database as parameters.
+
+    The hour [h, h + 1 h) UTC goes to the local day (days since 1970-01-01) or month (months
+    since 1970-01) of ``h`` in ``tz``. Its band, for rows in ``band_unit`` with ``h`` in
+    [``band_from``, ``band_to``), is ``bands[(month0 x 3 + day type) x slots + second of day // slot_s]``
+    with ``slots`` = 86,400 / ``slot_s`` [s] and the local month (0-11), day type (0 weekday,
+    1 weekend, 2 a date of ``holidays``) and second of day of ``h`` in ``band_tz``: the compiled
+    ``rating.schedule.band_table``. Every other hour, or all of them when ``bands`` is empty, has band -1.
+    :meth:`locate` is the reference each backend's grouping must agree with.
+    """
+
+    tz: str
+    bucket: Literal["day", "month"]
+    band_tz: str = "UTC"
+    band_unit: str | None = None
+    slot_s: int = 3600  # [s], divides the hour
+    bands: Sequence[int] = ()
+    holidays: Sequence[date] = ()
+    band_from: datetime | None = None
+    band_to: datetime | None = None
+
+    def __post_init__(self) -> None:
+        if self.slot_s <= 0 or 3600 % self.slot_s:
+            raise ValueError(f"slot_s must divide 3600 s, got {self.slot_s}")
+        if self.bands and len(self.bands) != 12 * 3 * (_DAY_S // self.slot_s):
+            raise ValueError(f"bands must hold 12 x 3 x {_DAY_S // self.slot_s} indices, got {len(self.bands)}")
+
+    @property
+    def has_bands(self) -> bool:
+        return bool(self.bands) and self.band_unit is not None
+
+    def locate(self, hour: datetime, unit: str) -> tuple[int, int]:
+        """(bucket key, band index) of the hour starting at ``hour`` for readings in ``unit``."""
+        local = hour.astimezone(ZoneInfo(self.tz))
+        day = (local.date() - _EPOCH_DAY).days
+        key = day if self.bucket == "day" else (local.year - 1970) * 12 + local.month - 1
+        if not self.has_bands or unit != self.band_unit:
+            return key, -1
+        if self.band_from is not None and hour < self.band_from:
+            return key, -1
+        if self.band_to is not None and hour >= self.band_to:
+            return key, -1
+        at = hour.astimezone(ZoneInfo(self.band_tz))
+        day_type = 2 if at.date() in self.holidays else 1 if at.weekday() >= 5 else 0
+        second = at.hour * 3600 + at.minute * 60 + at.second
+        return key, int(self.bands[((at.month - 1) * 3 + day_type) * (_DAY_S // self.slot_s) + second // self.slot_s])
+
+
 class ConsoleStore(Protocol):
+    def local_consumption(
+        self, grouping: LocalGrouping, *, device_ids: Sequence[str], start: datetime, end: datetime
+    ) -> list[GroupedConsumption]:
+        """Interval readings of the UTC hours starting in [hour of ``start``, ``end``) summed per
+        (local bucket key, band, unit) of ``grouping``, ordered by them; from the hourly rollup
+        (TimescaleDB: its continuous aggregate, which counts no estimated readings)."""
+        ...
+
     def grouped_consumption(
         self, grid: SlotGrid, *, device_ids: Sequence[str], start: datetime, end: datetime
     ) -> list[GroupedConsumption]:

@@ -63,3 +63,17 @@ def test_every_bench_takes_quick(script: str) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "--quick" in result.stdout, f"{script} must take --quick"
+
+
+def test_consumption_bench_prints_its_figures_as_json(pg_admin_url: str) -> None:
+    figures = run_bench(
+        "consumption_bench.py",
+        *("--requests", "3", "--baseline-requests", "1", "--pg-url", pg_admin_url),
+        timeout=180,
+    )
+    for key in ("p50_ms", "p99_ms", "no_tariff_p50_ms", "no_tariff_p99_ms", "baseline_p50_ms", "baseline_p99_ms"):
+        assert figures[key] > 0, key
+    assert figures["readings"] == 35_040
+    assert figures["requests"] == 3
+    assert figures["bucket"] == "day"
+    assert isinstance(figures["meets_target"], bool)

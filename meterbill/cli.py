@@ -84,16 +84,18 @@ def api_run(
     from api.serve import freeze_startup_heap
     from gateway.live import MqttLiveFeed
     from gateway.mqtt import BrokerAddress
-    from meterbill.wiring import open_store
+    from meterbill.wiring import load_seller, open_store
 
     settings = settings_from(ctx, api_host=host, api_port=port)
+    # billing runs started from the console need the seller of the documents (development: a made-up one)
+    seller = load_seller(settings.seller_file) if settings.seller_file is not None else None
     # The pages' live panel follows the broker; without one (MB_MQTT_URL unset) the panel says so.
     live = MqttLiveFeed(BrokerAddress.parse(settings.mqtt_url)) if settings.mqtt_url else None
 
     async def serve() -> None:
         store = open_store(settings)
         try:
-            app = create_app(settings, store, live=live)
+            app = create_app(settings, store, live=live, seller=seller)
             freeze_startup_heap()
             api = await start_api(app, settings.api_host, settings.api_port, log_level=settings.log_level)
             console.print(f"meterbill API listening on {api.url}")

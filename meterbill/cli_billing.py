@@ -49,18 +49,20 @@ def _fail(message: str, code: int = 1) -> typer.Exit:
 
 
 def _seller(ctx: typer.Context, path: Path | None) -> SellerSettings:
-    from billing.seller import DEVELOPMENT_SELLER, seller_from_mapping
+    from billing.seller import DEVELOPMENT_SELLER
+    from meterbill.errors import ConfigurationError
+    from meterbill.wiring import load_seller
 
+    settings = settings_from(ctx)
+    path = path or settings.seller_file  # --seller, else MB_SELLER_FILE or the config file's seller_file
     if path is None:
-        if settings_from(ctx).env != "development":
+        if settings.env != "development":
             raise _fail("no seller settings: pass --seller FILE or set MB_SELLER_FILE (see docs/billing.md)", 2)
         return DEVELOPMENT_SELLER
     try:
-        text = path.read_text(encoding="utf-8")
-        data = tomllib.loads(text) if path.suffix.lower() == ".toml" else json.loads(text)
-    except (OSError, ValueError) as exc:
-        raise _fail(f"cannot read seller settings {path}: {exc}", 2) from None
-    return seller_from_mapping(data, source=str(path))
+        return load_seller(path)
+    except ConfigurationError as exc:
+        raise _fail(str(exc), 2) from None
 
 
 # -- tariffs ------------------------------------------------------------------------------

@@ -47,6 +47,9 @@ class Settings(BaseSettings):
     secret_key: SecretStr = Field(
         SecretStr(DEV_SECRET_KEY), description="signs session cookies and tokens; >= 32 characters"
     )
+    seller_file: Path | None = Field(
+        None, description="seller settings (TOML or JSON, docs/billing.md); unset: a made-up seller, development only"
+    )
     api_host: str = Field("127.0.0.1", description="address the API binds to")
     api_port: int = Field(8000, ge=0, le=65535, description="API port; 0 picks a free one")
     access_token_ttl_s: int = Field(900, ge=30, le=86_400, description="lifetime of an API bearer token [s]")

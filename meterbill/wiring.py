@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import tomllib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
+from billing.invoice import SellerSettings
 from gateway.embedded_broker import EmbeddedBroker
 from gateway.mqtt import BrokerAddress
 from meterbill.errors import ConfigurationError
 from meterbill.settings import Settings
 from store.contract import Store
 
-__all__ = ["broker_for", "open_store", "sqlite_path"]
+__all__ = ["broker_for", "load_seller", "open_store", "sqlite_path"]
 
 log = logging.getLogger(__name__)
 
@@ -48,3 +52,15 @@ async def broker_for(settings: Settings) -> AsyncIterator[tuple[BrokerAddress, b
         return
     async with EmbeddedBroker() as address:
         yield address, True
+
+
+def load_seller(path: Path) -> SellerSettings:
+    """The seller of the documents from a TOML or JSON file (``MB_SELLER_FILE``, ``--seller``)."""
+    from billing.seller import seller_from_mapping
+
+    try:
+        text = path.read_text(encoding="utf-8")
+        data = tomllib.loads(text) if path.suffix.lower() == ".toml" else json.loads(text)
+    except (OSError, ValueError) as exc:
+        raise ConfigurationError(f"cannot read seller settings {path}: {exc}") from None
+    return seller_from_mapping(data, source=str(path))

@@ -23,9 +23,9 @@ def test_a_seller_file_reads_back_the_seller_it_describes(tmp_path: Path) -> Non
 
 
 def test_an_unreadable_or_incomplete_seller_file_names_the_file_and_what_is_wrong(tmp_path: Path) -> None:
-    with pytest.raises(ConfigurationError, match="missing.toml"):
+    with pytest.raises(ConfigurationError, match=r"missing\.toml"):
         load_seller(tmp_path / "missing.toml")
     broken = tmp_path / "seller.toml"
     broken.write_text("[party]\nname = 'X'\n", encoding="utf-8")
-    with pytest.raises(BillingError, match=r"seller.toml: a \[payment\] table is required"):
+    with pytest.raises(BillingError, match=r"seller\.toml: a \[payment\] table is required"):
         load_seller(broken)

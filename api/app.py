@@ -17,12 +17,13 @@ from fastapi import Depends, FastAPI, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, SecretStr
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api import metrics
 from api.auth import (
     AuthError,
+    AuthSettings,
     LoginLimiter,
     RateLimited,
     set_csrf_cookie,
@@ -46,23 +47,8 @@ _CSP = (
 )
 
 
-class ApiSettings(Protocol):
-    """What the API reads from the composition root's settings."""
-
-    @property
-    def env(self) -> str: ...
-
-    @property
-    def secret_key(self) -> SecretStr: ...
-
-    @property
-    def access_token_ttl_s(self) -> int: ...
-
-    @property
-    def refresh_token_ttl_s(self) -> int: ...
-
-    @property
-    def session_ttl_s(self) -> int: ...
+class ApiSettings(AuthSettings, Protocol):
+    """What the API reads from the composition root's settings: auth's, and the login limit."""
 
     @property
     def login_max_attempts(self) -> int: ...

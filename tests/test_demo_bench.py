@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from tests.bench.support import mosquitto_or_skip, run_bench
+from tests.bench.support import run_bench
+from tests.fix_broker import mosquitto_binary
 
 
 def test_e2e_bench_prints_its_figures_as_json(pg_admin_url: str) -> None:
-    mosquitto = mosquitto_or_skip("the end-to-end bench")
+    mosquitto = mosquitto_binary()
     figures = run_bench(
         "e2e_bench.py",
         *("--meters", "40", "--warmup", "3", "--duration", "4", "--speed", "900", "--sample-every", "2"),

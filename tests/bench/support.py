@@ -3,23 +3,12 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def mosquitto_or_skip(bench: str) -> str:
-    """The mosquitto binary the broker benchmarks start; skips the test where there is none."""
-    mosquitto = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
-    if not Path(mosquitto).exists():
-        pytest.skip(f"{bench} needs a mosquitto binary")
-    return mosquitto
 
 
 def run_bench(script: str, *args: str, timeout: float) -> dict[str, Any]:

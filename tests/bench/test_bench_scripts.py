@@ -7,7 +7,8 @@ import sys
 
 import pytest
 
-from tests.bench.support import ROOT, mosquitto_or_skip, run_bench
+from tests.bench.support import ROOT, run_bench
+from tests.fix_broker import mosquitto_binary
 
 
 def test_store_bench_prints_its_figures_as_json(pg_admin_url: str) -> None:
@@ -23,7 +24,7 @@ def test_store_bench_prints_its_figures_as_json(pg_admin_url: str) -> None:
 
 
 def test_ingest_bench_prints_its_figures_as_json(pg_admin_url: str) -> None:
-    mosquitto = mosquitto_or_skip("the ingest bench")
+    mosquitto = mosquitto_binary()
     figures = run_bench(
         "ingest_bench.py",
         *("--single-messages", "200", "--batched-messages", "20", "--meters", "20"),

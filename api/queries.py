@@ -44,7 +44,7 @@ from api.schemas import (
 from billing.invoice import SellerSettings
 from billing.ports import InvoiceRecord
 from billing.readings_csv import rate_readings_csv
-from billing.runs import RateCsv, draft_for_contract, parse_period, period_inputs
+from billing.runs import RateCsv, draft_for_contract, parse_period, period_inputs, period_of, shift_period
 from billing.seller import DEVELOPMENT_SELLER
 from devices.model import Contract
 from meterbill.errors import MeterbillError
@@ -438,15 +438,6 @@ def invoice_view(store: Store, invoice_id: str) -> InvoiceView | None:
 
 
 # -- live rating ----------------------------------------------------------------------------
-def _period_of(day: date) -> str:
-    return f"{day.year:04d}-{day.month:02d}"
-
-
-def _previous_period(period: str) -> str:
-    year, month = parse_period(period)
-    return f"{year - 1:04d}-12" if month == 1 else f"{year:04d}-{month - 1:02d}"
-
-
 def _draft_amounts(
     store: Store, contract: Contract, period: str, rate_csv: RateCsv, seller: SellerSettings
 ) -> tuple[Decimal, Decimal, Decimal, float, str, str, tuple[date, date]] | None:
@@ -487,10 +478,10 @@ def projected_bill(
     contract = store.contract(contract_id)
     if contract is None:
         return None
-    period = _period_of(today)
+    period = period_of(today)
     year, month = parse_period(period)
     first = date(year, month, 1)
-    last = date(year + month // 12, month % 12 + 1, 1)
+    last = date(*parse_period(shift_period(period, 1)), 1)
     try:
         got = _draft_amounts(store, contract, period, rate_csv or rate_readings_csv, seller or DEVELOPMENT_SELLER)
     except (MeterbillError, ValueError) as exc:
@@ -547,12 +538,12 @@ def compare_tariffs(
     current_tv = store.tariff_version(contract.tariff_id, contract.tariff_version)
     candidate = replace(contract, tariff_id=tariff_id, tariff_version=candidate_tv.version)
     rater, who = rate_csv or rate_readings_csv, seller or DEVELOPMENT_SELLER
-    period = _period_of(today or datetime.now(UTC).date())
+    period = period_of(today or datetime.now(UTC).date())
     rows: list[MonthComparison] = []
     totals = [Decimal(0), Decimal(0)]
     currency = ""
     for _ in range(max(1, min(months, 36))):
-        period = _previous_period(period)
+        period = shift_period(period, -1)
         amounts: list[Decimal | None] = []
         quantity = 0.0
         for which in (contract, candidate):
@@ -607,7 +598,7 @@ def _usage(record: InvoiceRecord) -> tuple[float, float]:
 def review_queue(store: Store, period: str) -> list[ReviewItem]:
     """Drafts and approved documents of ``period``, with the anomalies staff should look at first."""
     parse_period(period)
-    previous = _previous_period(period)
+    previous = shift_period(period, -1)
     conflicts = store.conflicts(limit=10_000)
     items: list[ReviewItem] = []
     records = [r for r in store.invoices(period=period) if r.status in ("draft", "approved") and r.type_code == "380"]

@@ -28,11 +28,12 @@ class RunningApi:
 
 
 def freeze_startup_heap() -> None:
-    """Move what start-up allocated (modules, numba, templates: ~1M objects) out of the collector's reach.
+    """Move what start-up allocated (modules, numba, templates) out of the collector's reach.
 
-    Otherwise every full collection walks it again, a 60 ms pause that lands inside whichever
-    request triggers it (the consumption endpoint's p99 went from ~57 ms to ~130 ms). Objects
-    made later are collected as usual.
+    After ``create_app`` the process tracks ~150,000 objects and a full collection of them takes
+    ~50 ms here, a pause that lands inside whichever request triggers it: the consumption bench's
+    p99 is 110-130 ms without this and 60-67 ms with it (bench/consumption_bench.py measures both).
+    Objects made later are collected as usual.
     """
     gc.collect()
     gc.freeze()

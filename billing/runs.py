@@ -67,7 +67,9 @@ __all__ = [
     "gather_readings",
     "parse_period",
     "period_inputs",
+    "period_of",
     "run_billing",
+    "shift_period",
     "tariff_json",
 ]
 
@@ -88,6 +90,18 @@ def parse_period(period: str) -> tuple[int, int]:
     if match is None:
         raise BillingError(f"billing period {period!r} must be YYYY-MM, e.g. 2026-01")
     return int(match[1]), int(match[2])
+
+
+def period_of(day: date) -> str:
+    """The billing period ``YYYY-MM`` that ``day`` falls in."""
+    return f"{day.year:04d}-{day.month:02d}"
+
+
+def shift_period(period: str, months: int) -> str:
+    """``period`` moved by ``months`` (negative: back), e.g. ``shift_period("2026-01", -1) == "2025-12"``."""
+    year, month = parse_period(period)
+    index = year * 12 + month - 1 + months
+    return f"{index // 12:04d}-{index % 12 + 1:02d}"
 
 
 def _add_month(day: date) -> date:

@@ -18,6 +18,7 @@ from fastapi.responses import RedirectResponse, Response
 from api import queries
 from api.auth import Principal, page_principal
 from api.pages.render import login_redirect
+from billing.runs import period_of
 from devices.model import Contract
 from store.contract import Dispute, Store
 
@@ -98,8 +99,7 @@ def dispute_context(store: Store, dispute: Dispute, *, base: str) -> dict[str, A
 
 
 def current_period(today: date | None = None) -> str:
-    day = today or datetime.now(UTC).date()
-    return f"{day.year:04d}-{day.month:02d}"
+    return period_of(today or datetime.now(UTC).date())
 
 
 def parse_month(text: str | None) -> tuple[int, int] | None:

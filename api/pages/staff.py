@@ -20,7 +20,6 @@ from api import queries
 from api.auth import Principal, check_csrf
 from api.i18n import Translator
 from api.pages.common import (
-    add_months,
     contract_zone,
     current_period,
     dispute_context,
@@ -34,6 +33,7 @@ from api.routes import billing as billing_routes
 from api.routes import disputes as dispute_routes
 from api.schemas import BillingRunCreate, CreditRequest, DisputeStep
 from billing.ports import InvoiceRecord
+from billing.runs import shift_period
 from meterbill.errors import MeterbillError
 from store.contract import Store
 
@@ -68,9 +68,7 @@ def _role_refusal(t: Translator, me: Principal) -> str:
 
 
 def _previous_period() -> str:
-    year, month = parse_month(current_period()) or (2000, 1)
-    before = add_months(year, month, -1)
-    return f"{before[0]:04d}-{before[1]:02d}"
+    return shift_period(current_period(), -1)
 
 
 def _age(t: Translator) -> Any:

@@ -130,3 +130,14 @@ def test_period_and_json_helpers() -> None:
         with pytest.raises(BillingError, match="must be YYYY-MM"):
             parse_period(bad)
     assert tariff_json({"price": Decimal("0.2146"), "n": 3}) == '{\n  "price": 0.2146,\n  "n": 3\n}\n'
+
+
+def test_periods_shift_across_years() -> None:
+    from datetime import date
+
+    from billing.runs import period_of, shift_period
+
+    assert period_of(date(2026, 1, 31)) == "2026-01"
+    assert shift_period("2026-01", -1) == "2025-12"
+    assert shift_period("2025-12", 1) == "2026-01"
+    assert shift_period("2026-03", -15) == "2024-12"

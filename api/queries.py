@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Literal
@@ -41,11 +41,18 @@ from api.schemas import (
     ReviewItem,
     TariffComparison,
 )
-from billing.invoice import SellerSettings
+from billing.lines import build_statement
 from billing.ports import InvoiceRecord
 from billing.readings_csv import rate_readings_csv
-from billing.runs import RateCsv, draft_for_contract, parse_period, period_inputs, period_of, shift_period
-from billing.seller import DEVELOPMENT_SELLER
+from billing.runs import (
+    RateCsv,
+    ReadingsCsv,
+    gather_readings,
+    parse_period,
+    period_inputs,
+    period_of,
+    shift_period,
+)
 from devices.model import Contract
 from meterbill.errors import MeterbillError
 from store.contract import Dispute, GroupedConsumption, LocalGrouping, SlotGrid, Store
@@ -438,29 +445,58 @@ def invoice_view(store: Store, invoice_id: str) -> InvoiceView | None:
 
 
 # -- live rating ----------------------------------------------------------------------------
-def _draft_amounts(
-    store: Store, contract: Contract, period: str, rate_csv: RateCsv, seller: SellerSettings
-) -> tuple[Decimal, Decimal, Decimal, float, str, str, tuple[date, date]] | None:
-    """(net, gross, fixed net, quantity, unit, currency, (start, end exclusive)) of a live draft, or None."""
+@dataclass(frozen=True)
+class _LiveAmounts:
+    net: Decimal
+    gross: Decimal
+    fixed: Decimal  # standing charges: they do not grow with consumption
+    quantity: float  # what the metered lines count
+    unit: str
+    currency: str
+    start: date
+    end: date  # exclusive
+
+
+def _live_amounts(
+    store: Store, contract: Contract, period: str, rate_csv: RateCsv, readings: dict[Any, ReadingsCsv]
+) -> _LiveAmounts | None:
+    """``contract``'s ``period`` rated live (lines and VAT as its invoice would have them), or None.
+
+    ``readings`` caches the gathered readings by device windows, so rating one period under two
+    tariffs reads it once. No document is built: the statement carries the amounts.
+    """
     inputs = period_inputs(store, contract, period, tariffs={})
     if inputs is None:
         return None
-    draft = draft_for_contract(store, inputs, seller=seller, rate_csv=rate_csv)
-    fixed = Decimal(0)
-    quantity = 0.0
-    unit = ""
+    key = (inputs.windows, inputs.exchanges)
+    if key not in readings:
+        readings[key] = gather_readings(store, inputs.windows, exchanges=inputs.exchanges)
+    if readings[key].count == 0:
+        return None
+    statement = build_statement(rate_csv(inputs.tariff, readings[key].text))
+    if len(statement.periods) != 1:
+        return None
+    rated = statement.periods[0]
     # consumption is what the energy/volume/distance lines count; excise and demand lines re-count or
     # measure something else, so they stay out of it
     metered = tuple(c.code for c in inputs.tariff.energy_charges)
     excise = {e.code for e in inputs.tariff.taxes.excise}
-    for line in draft.document.get("lines", []):
-        code = str(line.get("code", ""))
-        if str(line.get("unit")) in _FIXED_UNITS:
-            fixed += Decimal(str(line.get("net_amount", "0")))
-        elif code.startswith(metered) and code not in excise and str(line.get("unit")) != "KWT":
-            quantity += float(line.get("quantity", 0))
-            unit = unit or str(line.get("unit", ""))
-    return draft.net_total, draft.gross_total, fixed, quantity, unit, draft.currency, (inputs.start, inputs.end)
+    fixed = sum((ln.amount for ln in rated.lines if ln.unit in _FIXED_UNITS), Decimal(0))
+    counted = [
+        ln
+        for ln in rated.lines
+        if ln.unit not in _FIXED_UNITS and ln.code.startswith(metered) and ln.code not in excise and ln.unit != "KWT"
+    ]
+    return _LiveAmounts(
+        net=rated.net_total,
+        gross=rated.gross_total,
+        fixed=fixed,
+        quantity=sum(float(ln.quantity) for ln in counted),
+        unit=counted[0].unit if counted else "",
+        currency=rated.currency,
+        start=inputs.start,
+        end=inputs.end,
+    )
 
 
 def projected_bill(
@@ -469,7 +505,6 @@ def projected_bill(
     today: date,
     *,
     rate_csv: RateCsv | None = None,
-    seller: SellerSettings | None = None,
 ) -> ProjectedBill | None:
     """The current period rated live on the readings so far, and extrapolated to its end.
 
@@ -483,15 +518,14 @@ def projected_bill(
     first = date(year, month, 1)
     last = date(*parse_period(shift_period(period, 1)), 1)
     try:
-        got = _draft_amounts(store, contract, period, rate_csv or rate_readings_csv, seller or DEVELOPMENT_SELLER)
+        got = _live_amounts(store, contract, period, rate_csv or rate_readings_csv, {})
     except (MeterbillError, ValueError) as exc:
         log.info("no live rating of contract %s for %s: %s", contract_id, period, exc)
         got = None
     if got is None:
-        net = gross = fixed = Decimal(0)
-        quantity, unit, currency, (start, end) = 0.0, "", "EUR", (first, last)
-    else:
-        net, gross, fixed, quantity, unit, currency, (start, end) = got
+        got = _LiveAmounts(Decimal(0), Decimal(0), Decimal(0), 0.0, "", "EUR", first, last)
+    net, gross, fixed, quantity = got.net, got.gross, got.fixed, got.quantity
+    unit, currency, start, end = got.unit, got.currency, got.start, got.end
     days_total = max((end - start).days, 1)
     days_elapsed = min(max((today - start).days + 1, 1), days_total)
     ratio = Decimal(days_total) / Decimal(days_elapsed)
@@ -525,7 +559,6 @@ def compare_tariffs(
     *,
     today: date | None = None,
     rate_csv: RateCsv | None = None,
-    seller: SellerSettings | None = None,
 ) -> TariffComparison | None:
     """The last ``months`` complete months of the contract rated live under its tariff and ``tariff_id``.
 
@@ -537,7 +570,7 @@ def compare_tariffs(
         return None
     current_tv = store.tariff_version(contract.tariff_id, contract.tariff_version)
     candidate = replace(contract, tariff_id=tariff_id, tariff_version=candidate_tv.version)
-    rater, who = rate_csv or rate_readings_csv, seller or DEVELOPMENT_SELLER
+    rater = rate_csv or rate_readings_csv
     period = period_of(today or datetime.now(UTC).date())
     rows: list[MonthComparison] = []
     totals = [Decimal(0), Decimal(0)]
@@ -546,16 +579,17 @@ def compare_tariffs(
         period = shift_period(period, -1)
         amounts: list[Decimal | None] = []
         quantity = 0.0
+        readings: dict[Any, ReadingsCsv] = {}  # the month's readings, read once for both tariffs
         for which in (contract, candidate):
             try:
-                got = _draft_amounts(store, which, period, rater, who)
+                got = _live_amounts(store, which, period, rater, readings)
             except (MeterbillError, ValueError) as exc:
                 log.debug("contract %s not ratable for %s: %s", contract_id, period, exc)
                 got = None
-            amounts.append(None if got is None else got[1])
+            amounts.append(None if got is None else got.gross)
             if got is not None:
-                quantity = quantity or got[3]
-                currency = currency or got[5]
+                quantity = quantity or got.quantity
+                currency = currency or got.currency
         if amounts[0] is not None and amounts[1] is not None:
             totals[0] += amounts[0]
             totals[1] += amounts[1]

@@ -142,7 +142,6 @@ def overview(request: Request, contract: str | None = None, month: str | None = 
         chosen.id,
         now_local.date(),
         rate_csv=request.app.state.rate_csv,
-        seller=request.app.state.seller,
     )
     prev = add_months(year, mon, -1)
     is_future = (next_year, next_mon) > (now_local.year, now_local.month)
@@ -321,9 +320,7 @@ def compare(request: Request, contract: str | None = None, tariff: str | None = 
         "json_link": "",
     }
     if chosen is not None and tariff:
-        result = queries.compare_tariffs(
-            store, chosen.id, tariff, 12, rate_csv=request.app.state.rate_csv, seller=request.app.state.seller
-        )
+        result = queries.compare_tariffs(store, chosen.id, tariff, 12, rate_csv=request.app.state.rate_csv)
         if result is None:
             context["error"] = language_of(request)("compare.unknown", tariff=tariff)
         else:

@@ -160,9 +160,7 @@ def projected_bill(
     """The current period rated live on the readings so far, extrapolated to its end."""
     contract_for(store, principal, contract_id)
     state = request.app.state
-    found = queries.projected_bill(
-        store, contract_id, today or datetime.now(UTC).date(), rate_csv=state.rate_csv, seller=state.seller
-    )
+    found = queries.projected_bill(store, contract_id, today or datetime.now(UTC).date(), rate_csv=state.rate_csv)
     if found is None:
         raise not_found("contract", contract_id)
     return found
@@ -181,9 +179,7 @@ def tariff_comparison(
     """The contract's last ``months`` complete months rated live under its tariff and under ``tariff_id``."""
     contract_for(store, principal, contract_id)
     state = request.app.state
-    found = queries.compare_tariffs(
-        store, contract_id, tariff_id, months, today=today, rate_csv=state.rate_csv, seller=state.seller
-    )
+    found = queries.compare_tariffs(store, contract_id, tariff_id, months, today=today, rate_csv=state.rate_csv)
     if found is None:
         raise not_found("tariff", tariff_id)
     return found

@@ -190,6 +190,9 @@ def test_tariffs_validate_create_and_compare(world: World) -> None:
     )
     january = comparison["months"][-1]
     assert january["period"] == "2026-01" and january["current"] and january["candidate"]
+    # the live rating of a billed month is what its invoice says
+    billed = [r for r in world.store.invoices(period="2026-01", contract_id=CONTRACT_A) if r.type_code == "380"]
+    assert billed and january["current"] == str(billed[0].gross_total)
     assert float(comparison["difference"]) < 0  # the cheaper tariff is cheaper
     assert comparison["months"][0]["current"] is None  # December: no readings
 

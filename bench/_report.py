@@ -57,10 +57,18 @@ def measure_and_report(
     return 0
 
 
-def print_machine(busy: float | None, total_s: float) -> None:
-    """The closing lines of a report: cores busy before the run (when known), and the total run time [s]."""
+def print_machine(busy: float | None, total_s: float) -> dict[str, Any]:
+    """The closing lines of a report: cores busy before the run (when known), and the total run time [s].
+
+    Returns the same as figures for the JSON line.
+    """
     if busy is not None:
         print(
             f"cores busy before the run: {busy:.2f} of {os.cpu_count()}{'  (figures disturbed)' if busy > 0.25 else ''}"
         )
     print(f"total run time: {total_s:.1f} s")
+    return {
+        "cores": os.cpu_count(),
+        "busy_cores_before": None if busy is None else round(busy, 2),
+        "total_s": round(total_s, 1),
+    }

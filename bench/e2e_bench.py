@@ -45,7 +45,6 @@ import argparse
 import math
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
@@ -63,7 +62,7 @@ from urllib.parse import quote
 import psutil
 import psycopg
 from _report import BenchFailure, add_pg_url, log, measure_and_report, print_machine  # bench/: on sys.path
-from ingest_bench import DEFAULT_MOSQUITTO, busy_cores, free_port, start_mosquitto
+from ingest_bench import add_mosquitto, busy_cores, free_port, start_mosquitto
 from psycopg.conninfo import conninfo_to_dict
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -462,7 +461,7 @@ def report(raw: dict[str, Any], args: argparse.Namespace, total_s: float) -> dic
     if raw["duplicates"]:
         print(f"  readings received again (the probe's, broker redeliveries), stored once: {raw['duplicates']:,}")
     busy = raw["busy_cores_before"]
-    print_machine(busy, total_s)
+    machine = print_machine(busy, total_s)
     return {
         "committed_readings_per_s": round(committed),
         "offered_readings_per_s": round(offered),
@@ -486,16 +485,14 @@ def report(raw: dict[str, Any], args: argparse.Namespace, total_s: float) -> dic
         "meters": args.meters,
         "speed": args.speed,
         "quick": args.quick,
-        "cores": os.cpu_count(),
-        "busy_cores_before": None if busy is None else round(busy, 2),
-        "total_s": round(total_s, 1),
+        **machine,
     }
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     add_pg_url(parser)
-    parser.add_argument("--mosquitto", default=shutil.which("mosquitto") or DEFAULT_MOSQUITTO, help="broker binary")
+    add_mosquitto(parser)
     parser.add_argument(
         "--mqtt-url", default=os.environ.get("MB_MQTT_URL"), help="use this broker instead (default: $MB_MQTT_URL)"
     )

@@ -120,6 +120,13 @@ except ImportError:  # not pip-installed: run from a checkout
     from store.postgres import PostgresStore
 
 DEFAULT_MOSQUITTO = "/usr/sbin/mosquitto"
+
+
+def add_mosquitto(parser: argparse.ArgumentParser) -> None:
+    """``--mosquitto``: the broker binary the bench starts on a free port."""
+    parser.add_argument("--mosquitto", default=shutil.which("mosquitto") or DEFAULT_MOSQUITTO, help="broker binary")
+
+
 REGISTER = "1-0:1.8.0"
 INTERVAL = timedelta(minutes=15)
 DAY_READINGS = 96
@@ -831,7 +838,7 @@ def report(raw: dict[str, Any], args: argparse.Namespace, total_s: float) -> dic
     if raw["duplicates"]:
         print(f"readings redelivered by the broker (stored once, counted once): {raw['duplicates']:,}")
     busy = raw["busy_cores_before"]
-    print_machine(busy, total_s)
+    machine = print_machine(busy, total_s)
     return {
         "batched_readings_per_s": round(b.readings_per_s),
         "batched_msgs_per_s": round(b.msgs_per_s),
@@ -867,16 +874,14 @@ def report(raw: dict[str, Any], args: argparse.Namespace, total_s: float) -> dic
         "batch_max_delay_ms": args.batch_max_delay_ms,
         "max_unacked_messages": config.max_unacked_messages,
         "quick": args.quick,
-        "cores": os.cpu_count(),
-        "busy_cores_before": None if busy is None else round(busy, 2),
-        "total_s": round(total_s, 1),
+        **machine,
     }
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     add_pg_url(parser)
-    parser.add_argument("--mosquitto", default=shutil.which("mosquitto") or DEFAULT_MOSQUITTO, help="broker binary")
+    add_mosquitto(parser)
     parser.add_argument("--quick", action="store_true", help="fewer messages and shorter latency phases (< 60 s)")
     parser.add_argument("--single-messages", type=int, help="messages of 1 reading (default 120,000; quick 40,000)")
     parser.add_argument("--batched-messages", type=int, help="messages of 96 readings (default 30,000; quick 6,000)")

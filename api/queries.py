@@ -55,7 +55,7 @@ from billing.runs import (
 )
 from devices.model import Contract
 from meterbill.errors import MeterbillError
-from store.contract import Dispute, GroupedConsumption, LocalGrouping, SlotGrid, Store
+from store.contract import Dispute, GroupedConsumption, LocalGrouping, Store, group_rollup
 
 __all__ = [
     "BucketName",
@@ -261,8 +261,7 @@ def consumption(
         band_index = np.full(starts.shape, -1, dtype=np.int64)
         if band_unit is not None and bands is not None:
             names, band_index = bands.bands_of(band_unit, starts)
-        grid = SlotGrid(t0, _HOUR_S, keys.tolist(), band_index.tolist())
-        groups = store.grouped_consumption(grid, device_ids=device_ids, start=start, end=end)
+        groups = _group_hours(store, device_ids, start, end, t0, keys.tolist(), band_index.tolist())
     acc: dict[tuple[int, str], list[Any]] = {}
     for g in groups:
         entry = acc.setdefault((g.key, g.unit), [0.0, 0, 0, {}])
@@ -287,6 +286,25 @@ def consumption(
             )
         )
     return _consumption_model(items, bucket, tz, device_ids, start, end, bands)
+
+
+def _group_hours(
+    store: Store,
+    device_ids: Sequence[str],
+    start: datetime,
+    end: datetime,
+    t0_s: int,
+    keys: Sequence[int],
+    bands: Sequence[int],
+) -> list[GroupedConsumption]:
+    """The hourly rollup summed per (key, band, unit) of a grid of hours from ``t0_s`` (hours off it: left out)."""
+
+    def locate(hour: datetime, unit: str) -> tuple[int, int] | None:
+        slot = (int(hour.timestamp()) - t0_s) // _HOUR_S
+        return (keys[slot], bands[slot]) if 0 <= slot < len(keys) else None
+
+    hour0 = start.replace(minute=0, second=0, microsecond=0)
+    return group_rollup(store.rollup("hour", start=hour0, end=end, device_ids=list(device_ids)), locate)
 
 
 def _fifteen_minutes(

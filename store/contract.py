@@ -7,7 +7,7 @@ PostgreSQL/TimescaleDB and SQLite adapters implement them and pass the same cont
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Literal, Protocol
@@ -45,12 +45,12 @@ __all__ = [
     "RegistryStore",
     "RollupRow",
     "SchemaStore",
-    "SlotGrid",
     "Store",
     "StoreStats",
     "User",
     "UserRole",
     "UserStore",
+    "group_rollup",
 ]
 
 Bucket = Literal["hour", "day"]
@@ -467,20 +467,8 @@ class DisputeStore(Protocol):
 
 
 @dataclass(frozen=True)
-class SlotGrid:
-    """A grouping of instants for :meth:`ConsoleStore.grouped_consumption`: slot ``i`` is
-    [t0_s + i x slot_s, +slot_s) [s]; ``keys[i]`` is its bucket (e.g. a local day number) and
-    ``bands[i]`` its TOU band index (-1: none)."""
-
-    t0_s: int
-    slot_s: int
-    keys: Sequence[int]
-    bands: Sequence[int]
-
-
-@dataclass(frozen=True)
 class GroupedConsumption:
-    """Interval consumption of one (bucket key, band, unit) of a :class:`SlotGrid`."""
+    """Interval consumption of one (bucket key, band, unit): a sum of hourly rollup rows."""
 
     key: int
     band: int
@@ -488,6 +476,30 @@ class GroupedConsumption:
     total: float
     count: int
     estimated: int
+
+
+def group_rollup(
+    rows: Iterable[RollupRow], locate: Callable[[datetime, str], tuple[int, int] | None]
+) -> list[GroupedConsumption]:
+    """Rollup rows summed per (key, band, unit), ordered by them; ``locate(bucket_start, unit)`` gives
+    a row's (bucket key, band), or None to leave it out. Each (hour, unit) is located once."""
+    acc: dict[tuple[int, int, str], list[float]] = {}
+    located: dict[tuple[datetime, str], tuple[int, int] | None] = {}
+    for row in rows:
+        place = (row.bucket_start, row.unit)
+        if place not in located:
+            located[place] = locate(row.bucket_start, row.unit)
+        where = located[place]
+        if where is None:
+            continue
+        entry = acc.setdefault((*where, row.unit), [0.0, 0, 0])
+        entry[0] += row.total
+        entry[1] += row.count
+        entry[2] += row.estimated
+    return [
+        GroupedConsumption(key, band, unit, float(t), int(n), int(e))
+        for (key, band, unit), (t, n, e) in sorted(acc.items())
+    ]
 
 
 _DAY_S = 86_400
@@ -552,14 +564,6 @@ class ConsoleStore(Protocol):
         """Interval readings of the UTC hours starting in [hour of ``start``, ``end``) summed per
         (local bucket key, band, unit) of ``grouping``, ordered by them; from the hourly rollup
         (TimescaleDB: its continuous aggregate, which counts no estimated readings)."""
-        ...
-
-    def grouped_consumption(
-        self, grid: SlotGrid, *, device_ids: Sequence[str], start: datetime, end: datetime
-    ) -> list[GroupedConsumption]:
-        """Interval readings in [start, end) summed per (key, band, unit) of ``grid``'s slots
-        (readings outside the grid are left out); from hourly rollups when the grid's slots are
-        hours or coarser."""
         ...
 
     def tariff_ids(self) -> list[str]:

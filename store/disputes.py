@@ -14,14 +14,10 @@ from datetime import datetime
 from typing import Any
 
 from store.contract import (
-    BUCKETS,
     Dispute,
     DisputeEvent,
     DisputeEventKind,
     DisputeStatus,
-    GroupedConsumption,
-    RollupRow,
-    SlotGrid,
 )
 from store.errors import DisputeClosedError, NotFoundError
 from store.sql import SqlMixin
@@ -177,38 +173,7 @@ class DisputeMixin(SqlMixin):
 
 
 class ConsoleMixin(SqlMixin):
-    """Look-ups for the API: grouped consumption, the tariff catalogue and the newest reading."""
-
-    def rollup(
-        self, bucket: Any, *, start: datetime, end: datetime, device_ids: Sequence[str] | None = None
-    ) -> list[RollupRow]:
-        raise NotImplementedError  # the backend's
-
-    def grouped_consumption(
-        self, grid: SlotGrid, *, device_ids: Sequence[str], start: datetime, end: datetime
-    ) -> list[GroupedConsumption]:
-        """From the backend's hourly rollup (TimescaleDB: its continuous aggregate), grouped here.
-
-        Grouping in SQL was tried on PostgreSQL (the grid sent run-length encoded, joined on the slot):
-        slower than grouping 8,760 hourly rows here, the join dominating."""
-        hour = int(BUCKETS["hour"].total_seconds())
-        if grid.slot_s % hour != 0 and hour % grid.slot_s != 0:
-            raise ValueError(f"slot of {grid.slot_s} s does not align with hours")
-        hour0 = start.replace(minute=0, second=0, microsecond=0)
-        acc: dict[tuple[int, int, str], list[float]] = {}
-        keys, bands, n, t0, step = grid.keys, grid.bands, len(grid.keys), grid.t0_s, grid.slot_s
-        for row in self.rollup("hour", start=hour0, end=end, device_ids=list(device_ids)):
-            slot = (int(row.bucket_start.timestamp()) - t0) // step
-            if not 0 <= slot < n:
-                continue
-            entry = acc.setdefault((keys[slot], bands[slot], row.unit), [0.0, 0, 0])
-            entry[0] += row.total
-            entry[1] += row.count
-            entry[2] += row.estimated
-        return [
-            GroupedConsumption(key, band, unit, float(t), int(n), int(e))
-            for (key, band, unit), (t, n, e) in sorted(acc.items())
-        ]
+    """Look-ups for the API: the tariff catalogue and the newest reading."""
 
     def tariff_ids(self) -> list[str]:
         with self._registry_read() as conn:

@@ -30,6 +30,7 @@ from store.contract import (
     LocalGrouping,
     RollupRow,
     StoreStats,
+    group_rollup,
 )
 from store.disputes import ConsoleMixin, DisputeMixin
 from store.errors import InvalidRowError, MigrationError, StoreError, StoreUnavailable
@@ -250,20 +251,7 @@ class SQLiteStore(BatchMixin, RegistryMixin, InvoiceMixin, UserMixin, DisputeMix
     ) -> list[GroupedConsumption]:
         """The hourly rollup grouped here with ``grouping.locate`` (SQLite has no time zones)."""
         hour0 = start.replace(minute=0, second=0, microsecond=0)
-        acc: dict[tuple[int, int, str], list[float]] = {}
-        located: dict[tuple[datetime, str], tuple[int, int]] = {}
-        for row in self.rollup("hour", start=hour0, end=end, device_ids=list(device_ids)):
-            where = located.get((row.bucket_start, row.unit))
-            if where is None:
-                where = located[(row.bucket_start, row.unit)] = grouping.locate(row.bucket_start, row.unit)
-            entry = acc.setdefault((*where, row.unit), [0.0, 0, 0])
-            entry[0] += row.total
-            entry[1] += row.count
-            entry[2] += row.estimated
-        return [
-            GroupedConsumption(key, band, unit, float(t), int(n), int(e))
-            for (key, band, unit), (t, n, e) in sorted(acc.items())
-        ]
+        return group_rollup(self.rollup("hour", start=hour0, end=end, device_ids=list(device_ids)), grouping.locate)
 
     def conflicts(self, *, limit: int = 100) -> list[Conflict]:
         rows = self._query(

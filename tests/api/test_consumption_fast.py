@@ -1,7 +1,7 @@
 """Day and month buckets grouped by the store (PostgreSQL: in SQL) agree with the slot-grid path.
 
-The reference is the grouping that ``api.queries.consumption`` used before: every hour of the window
-given its local bucket key and band on a :class:`SlotGrid`, summed by ``grouped_consumption``.
+The reference is the grouping that ``api.queries.consumption`` used before and still uses for hour
+buckets: every hour of the window given its local bucket key and band on a grid, the rollup summed on it.
 """
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from api.queries import _local_keys, band_calendar, consumption
+from api.queries import _group_hours, _local_keys, band_calendar, consumption
 from devices.model import Contract, ContractDevice, Customer, Device
 from devices.readings import Reading
-from store.contract import GroupedConsumption, LocalGrouping, SlotGrid, Store
+from store.contract import GroupedConsumption, LocalGrouping, Store
 
 TARIFF = Path(__file__).resolve().parents[2] / "rating" / "examples" / "fr_electricity_hphc.json"
 
@@ -53,8 +53,7 @@ def _reference(
     index = np.full(starts.shape, -1, dtype=np.int64)
     if bands is not None and bands.names:
         _, index = bands.bands_of(next(iter(bands.names)), starts)
-    grid = SlotGrid(t0, 3600, keys.tolist(), index.tolist())
-    return store.grouped_consumption(grid, device_ids=device_ids, start=start, end=end)
+    return _group_hours(store, device_ids, start, end, t0, keys.tolist(), index.tolist())
 
 
 def _same(got: list[GroupedConsumption], want: list[GroupedConsumption]) -> None:

@@ -13,10 +13,11 @@ from fastapi.testclient import TestClient
 from api import create_app
 from api.auth import ROLES, hash_password
 from billing.issue import finalize
+from billing.readings_csv import rate_readings_csv
 from billing.runs import run_billing
 from meterbill.settings import load_settings
 from store.contract import Store, User
-from tests.billing.billing_world import PERIOD, SELLER, add_world, rate_csv_text
+from tests.billing.billing_world import PERIOD, SELLER, add_world
 
 PASSWORD = "correct horse battery staple"
 # role name -> e-mail; "customer" is customer A, "customer_b" customer B
@@ -53,7 +54,7 @@ def add_users(store: Store) -> None:
 def build_world(store: Store, **settings: object) -> World:
     add_world(store)
     add_users(store)
-    run_billing(store, period=PERIOD, seller=SELLER, rate_csv=rate_csv_text)
+    run_billing(store, period=PERIOD, seller=SELLER, rate_csv=rate_readings_csv)
     issued = []
     for contract_id in ("ct-000", "ct-001"):
         invoice_id = f"{contract_id}-{PERIOD}"
@@ -62,7 +63,7 @@ def build_world(store: Store, **settings: object) -> World:
             invoice_id, issue_date=date(2026, 2, 2), issued_at=datetime(2026, 2, 2, tzinfo=UTC), finalize=finalize
         )
         issued.append(invoice_id)
-    app = create_app(load_settings(None, **settings), store, rate_csv=rate_csv_text)
+    app = create_app(load_settings(None, **settings), store, rate_csv=rate_readings_csv)
     client = TestClient(app)
     world = World(store, client, app, invoice_a=issued[0], invoice_b=issued[1], draft=f"ct-002-{PERIOD}")
     for account, email in ACCOUNTS.items():

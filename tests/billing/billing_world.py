@@ -7,7 +7,6 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 from billing.invoice import SellerSettings
-from billing.readings_csv import rate_readings_csv as rate_csv_text
 from billing.seller import DEVELOPMENT_SELLER
 from devices.model import Contract, ContractDevice, Customer, Device, PostalAddress
 from devices.readings import Reading, ReadingQuality
@@ -18,7 +17,7 @@ PERIOD = "2026-01"
 SELLER: SellerSettings = DEVELOPMENT_SELLER
 START = datetime(2025, 12, 31, 23, 0, tzinfo=UTC)  # 2026-01-01 00:00 Europe/Paris
 RECEIVED = datetime(2026, 2, 1, 12, 0, tzinfo=UTC)
-__all__ = ["PERIOD", "RECEIVED", "SELLER", "add_world", "rate_csv_text", "readings_for"]
+__all__ = ["PERIOD", "RECEIVED", "SELLER", "add_world", "readings_for"]
 
 
 def readings_for(device_id: str, days: int = 31, *, step_min: int = 60, seed: int = 1) -> list[Reading]:

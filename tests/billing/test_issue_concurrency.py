@@ -6,9 +6,10 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime
 
 from billing.issue import audit, finalize
+from billing.readings_csv import rate_readings_csv
 from billing.runs import run_billing
 from store.postgres import PostgresStore
-from tests.billing.billing_world import PERIOD, SELLER, add_world, rate_csv_text
+from tests.billing.billing_world import PERIOD, SELLER, add_world
 
 WORKERS = 8
 INVOICES = 24
@@ -19,7 +20,7 @@ def test_parallel_issuers_never_skip_or_repeat_a_number(pg_url: str) -> None:
     try:
         setup.upgrade()
         add_world(setup, INVOICES)
-        result = run_billing(setup, period=PERIOD, seller=SELLER, rate_csv=rate_csv_text)
+        result = run_billing(setup, period=PERIOD, seller=SELLER, rate_csv=rate_readings_csv)
         assert not result.failures
         ids = [r.id for r in setup.invoices(period=PERIOD)]
         for invoice_id in ids:

@@ -13,9 +13,10 @@ from billing.documents import from_data
 from billing.einvoice import to_cii, to_ubl
 from billing.invoice import Invoice
 from billing.issue import draft_credit_note, finalize
+from billing.readings_csv import rate_readings_csv
 from billing.runs import run_billing
 from store.sqlite import SQLiteStore
-from tests.billing.billing_world import PERIOD, SELLER, add_world, rate_csv_text
+from tests.billing.billing_world import PERIOD, SELLER, add_world
 from tests.einvoice.validation import CII_RULES, UBL_RULES, SchematronValidator, XsdValidator
 
 
@@ -25,7 +26,7 @@ def issued(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[Invoice]]:
     try:
         store.upgrade()
         add_world(store, 2)
-        assert not run_billing(store, period=PERIOD, seller=SELLER, rate_csv=rate_csv_text).failures
+        assert not run_billing(store, period=PERIOD, seller=SELLER, rate_csv=rate_readings_csv).failures
         at = datetime(2026, 2, 3, tzinfo=UTC)
         records = []
         for r in store.invoices(period=PERIOD):

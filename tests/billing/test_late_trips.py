@@ -17,7 +17,7 @@ from devices.model import Contract, ContractDevice, Customer, Device, PostalAddr
 from devices.trips import Trip, VehicleEvent
 from rating.tariff_file import tariff_from_dict
 from store.contract import Batch, Store
-from tests.billing.billing_world import EXAMPLES, PERIOD, SELLER, rate_csv_text
+from tests.billing.billing_world import EXAMPLES, PERIOD, SELLER
 
 # The bundle renders the PDF with WeasyPrint: ignore only its known warnings (see tests/einvoice/test_pdf.py).
 pytestmark = [
@@ -55,7 +55,7 @@ def _rerated(files: dict[str, bytes]) -> object:
 def test_a_trip_received_after_issue_leaves_the_bundle_as_billed(store: Store) -> None:
     _payd_world(store)
     assert all(t.received_at == RECEIVED for t in store.trips(device_ids=["v-001"]))
-    assert not run_billing(store, period=PERIOD, seller=SELLER, rate_csv=rate_csv_text).failures
+    assert not run_billing(store, period=PERIOD, seller=SELLER, rate_csv=rate_readings_csv).failures
     draft = store.invoice(f"ct-v-{PERIOD}")
     assert draft is not None and draft.evidence["received_through"] == RECEIVED.isoformat()
     store.set_invoice_status(draft.id, "approved")

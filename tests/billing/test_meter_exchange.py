@@ -19,7 +19,7 @@ from devices.model import Contract, ContractDevice, Customer, Device, MeterExcha
 from devices.readings import Reading
 from rating.tariff_file import tariff_from_dict
 from store.contract import Store
-from tests.billing.billing_world import EXAMPLES, PERIOD, SELLER, rate_csv_text
+from tests.billing.billing_world import EXAMPLES, PERIOD, SELLER
 
 pytestmark = [
     pytest.mark.filterwarnings("ignore:HarfBuzz-Subset will be required:DeprecationWarning"),
@@ -68,7 +68,7 @@ def _world(store: Store) -> float:
 
 def test_an_exchange_within_the_period_is_bridged_and_the_bundle_rerates(store: Store) -> None:
     consumed = _world(store)
-    result = run_billing(store, period=PERIOD, seller=SELLER, rate_csv=rate_csv_text)
+    result = run_billing(store, period=PERIOD, seller=SELLER, rate_csv=rate_readings_csv)
     assert not result.failures, result.failures
     draft = store.invoice(f"ct-x-{PERIOD}")
     assert draft is not None

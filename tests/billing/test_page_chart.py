@@ -8,15 +8,16 @@ from billing.bundle import daily_usage
 from billing.documents import from_data
 from billing.einvoice import PageExtras, render_html
 from billing.invoice import Invoice
+from billing.readings_csv import rate_readings_csv
 from billing.runs import DeviceWindow, gather_readings, run_billing
 from rating.tariff_file import load_tariff
 from store.contract import Store
-from tests.billing.billing_world import EXAMPLES, PERIOD, SELLER, add_world, rate_csv_text
+from tests.billing.billing_world import EXAMPLES, PERIOD, SELLER, add_world
 
 
 def test_chart_stacks_each_day_by_band_and_the_bands_add_up_to_the_lines(store: Store) -> None:
     add_world(store, 1)
-    run_billing(store, period=PERIOD, seller=SELLER, rate_csv=rate_csv_text)
+    run_billing(store, period=PERIOD, seller=SELLER, rate_csv=rate_readings_csv)
     record = store.invoice(f"ct-000-{PERIOD}")
     assert record is not None
     readings = gather_readings(store, [DeviceWindow.from_data(w) for w in record.evidence["devices"]])

@@ -14,9 +14,10 @@ from billing.einvoice import to_cii, to_ubl
 from billing.invoice import Invoice, PrecedingInvoice
 from billing.issue import draft_credit_note, finalize, fully_credited
 from billing.ports import InvoiceRecord
+from billing.readings_csv import rate_readings_csv
 from billing.runs import run_billing
 from store.contract import Store
-from tests.billing.billing_world import PERIOD, SELLER, add_world, rate_csv_text
+from tests.billing.billing_world import PERIOD, SELLER, add_world
 from tests.einvoice.validation import CII_RULES, UBL_RULES, SchematronValidator, XsdValidator
 
 AT = datetime(2026, 2, 3, 9, 0, tzinfo=UTC)
@@ -45,7 +46,7 @@ def test_a_fully_credited_period_is_billed_again_referencing_the_credited_invoic
     store: Store, rules: SchematronValidator
 ) -> None:
     add_world(store, 2)
-    run_billing(store, period=PERIOD, seller=SELLER, rate_csv=rate_csv_text)
+    run_billing(store, period=PERIOD, seller=SELLER, rate_csv=rate_readings_csv)
     first = _issue(store, f"ct-000-{PERIOD}", date(2026, 2, 3))
     _issue(store, f"ct-001-{PERIOD}", date(2026, 2, 3))
     _credit(store, first, date(2026, 2, 10))
@@ -53,7 +54,7 @@ def test_a_fully_credited_period_is_billed_again_referencing_the_credited_invoic
     assert credited is not None and credited.status == "credited"
     assert fully_credited(credited, store.invoices(credited_invoice_id=first.id))
 
-    again = run_billing(store, period=PERIOD, seller=SELLER, rate_csv=rate_csv_text)
+    again = run_billing(store, period=PERIOD, seller=SELLER, rate_csv=rate_readings_csv)
     assert again.outcomes == {"ct-000": "created", "ct-001": "kept_issued"}
     new = store.invoice(f"ct-000-{PERIOD}-2")
     assert new is not None and new.status == "draft" and new.evidence["replaces"] == first.number
@@ -61,7 +62,7 @@ def test_a_fully_credited_period_is_billed_again_referencing_the_credited_invoic
     assert draft.preceding == PrecedingInvoice(str(first.number), date(2026, 2, 3))  # BT-25, BT-26
     assert new.net_total == first.net_total  # the same readings, the same lines
     # a re-run replaces the new draft, byte for byte, and never touches the credited invoice
-    rerun = run_billing(store, period=PERIOD, seller=SELLER, rate_csv=rate_csv_text)
+    rerun = run_billing(store, period=PERIOD, seller=SELLER, rate_csv=rate_readings_csv)
     assert rerun.outcomes == {"ct-000": "replaced", "ct-001": "kept_issued"}
     assert store.invoice(new.id) == new.__class__(**{**new.__dict__, "run_id": rerun.run_id})
 
@@ -76,7 +77,7 @@ def test_a_fully_credited_period_is_billed_again_referencing_the_credited_invoic
 
     # and once more: the second invoice credited in full gives a third, referencing the second
     _credit(store, issued, date(2026, 2, 12))
-    third = run_billing(store, period=PERIOD, seller=SELLER, rate_csv=rate_csv_text)
+    third = run_billing(store, period=PERIOD, seller=SELLER, rate_csv=rate_readings_csv)
     assert third.outcomes["ct-000"] == "created"
     record = store.invoice(f"ct-000-{PERIOD}-3")
     assert record is not None
@@ -85,15 +86,17 @@ def test_a_fully_credited_period_is_billed_again_referencing_the_credited_invoic
 
 def test_a_partly_credited_invoice_stands_and_the_period_is_not_billed_again(store: Store) -> None:
     add_world(store, 1)
-    run_billing(store, period=PERIOD, seller=SELLER, rate_csv=rate_csv_text)
+    run_billing(store, period=PERIOD, seller=SELLER, rate_csv=rate_readings_csv)
     record = _issue(store, f"ct-000-{PERIOD}", date(2026, 2, 3))
     _credit(store, record, date(2026, 2, 10), {"2": Decimal("12.5")})
     partly = store.invoice(record.id)
     assert partly is not None and partly.status == "credited"
     assert not fully_credited(partly, store.invoices(credited_invoice_id=record.id))
-    again = run_billing(store, period=PERIOD, seller=SELLER, rate_csv=rate_csv_text)
+    again = run_billing(store, period=PERIOD, seller=SELLER, rate_csv=rate_readings_csv)
     assert again.outcomes == {"ct-000": "kept_issued"}
     assert [r.id for r in store.invoices(period=PERIOD, status="draft")] == []
     # crediting the rest completes the credit: now the period is billed again
     _credit(store, record, date(2026, 2, 11))
-    assert run_billing(store, period=PERIOD, seller=SELLER, rate_csv=rate_csv_text).outcomes == {"ct-000": "created"}
+    assert run_billing(store, period=PERIOD, seller=SELLER, rate_csv=rate_readings_csv).outcomes == {
+        "ct-000": "created"
+    }

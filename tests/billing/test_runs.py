@@ -11,12 +11,13 @@ from billing.documents import from_data
 from billing.errors import BillingError
 from billing.invoice import Invoice
 from billing.ledger import canonical_bytes
+from billing.readings_csv import rate_readings_csv
 from billing.runs import DeviceWindow, gather_readings, parse_period, run_billing, tariff_json
 from devices.model import Contract, ContractDevice, Customer, Device, PostalAddress
 from rating.engine import Rating
 from rating.tariff import Tariff
 from store.contract import Store
-from tests.billing.billing_world import PERIOD, SELLER, add_world, rate_csv_text, readings_for
+from tests.billing.billing_world import PERIOD, SELLER, add_world, readings_for
 
 
 def _snapshot(store: Store) -> dict[str, tuple[bytes, bytes, str]]:
@@ -32,10 +33,10 @@ def _snapshot(store: Store) -> dict[str, tuple[bytes, bytes, str]]:
 
 def test_rerun_gives_byte_identical_drafts(store: Store) -> None:
     add_world(store, 3)
-    first = run_billing(store, period=PERIOD, seller=SELLER, rate_csv=rate_csv_text)
+    first = run_billing(store, period=PERIOD, seller=SELLER, rate_csv=rate_readings_csv)
     assert first.outcomes == {"ct-000": "created", "ct-001": "created", "ct-002": "created"}
     before = _snapshot(store)
-    again = run_billing(store, period=PERIOD, seller=SELLER, rate_csv=rate_csv_text)
+    again = run_billing(store, period=PERIOD, seller=SELLER, rate_csv=rate_readings_csv)
     assert set(again.outcomes.values()) == {"replaced"}
     assert _snapshot(store) == before
     runs = store.billing_runs(period=PERIOD)
@@ -51,18 +52,18 @@ def test_crash_mid_run_then_resume_gives_the_same_drafts(store: Store) -> None:
         calls += 1
         if calls == 3:
             raise RuntimeError("power cut")
-        return rate_csv_text(tariff, text)
+        return rate_readings_csv(tariff, text)
 
     with pytest.raises(RuntimeError, match="power cut"):
         run_billing(store, period=PERIOD, seller=SELLER, rate_csv=crashing)
     crashed = store.billing_runs(period=PERIOD)[0]
     assert (crashed.status, crashed.done, crashed.total) == ("failed", 2, 3)
     assert "power cut" in (crashed.error or "")
-    resumed = run_billing(store, period=PERIOD, seller=SELLER, rate_csv=rate_csv_text)
+    resumed = run_billing(store, period=PERIOD, seller=SELLER, rate_csv=rate_readings_csv)
     assert resumed.resumed and resumed.run_id == crashed.id
     assert resumed.outcomes == {"ct-000": "resumed", "ct-001": "resumed", "ct-002": "created"}
     after_resume = _snapshot(store)
-    clean = run_billing(store, period=PERIOD, seller=SELLER, rate_csv=rate_csv_text, fresh=True)
+    clean = run_billing(store, period=PERIOD, seller=SELLER, rate_csv=rate_readings_csv, fresh=True)
     assert not clean.resumed
     assert _snapshot(store) == after_resume
     assert [r.status for r in store.billing_runs(period=PERIOD)] == ["finished", "finished"]
@@ -70,7 +71,7 @@ def test_crash_mid_run_then_resume_gives_the_same_drafts(store: Store) -> None:
 
 def test_lines_are_traceable_and_prorated(store: Store) -> None:
     add_world(store, 2)
-    run_billing(store, period=PERIOD, seller=SELLER, rate_csv=rate_csv_text)
+    run_billing(store, period=PERIOD, seller=SELLER, rate_csv=rate_readings_csv)
     full, moved_in = (from_data(Invoice, r.document) for r in store.invoices(period=PERIOD))
     assert (full.period.start, full.period.end) == (date(2026, 1, 1), date(2026, 1, 31))
     assert (moved_in.period.start, moved_in.period.end) == (date(2026, 1, 10), date(2026, 1, 31))
@@ -98,7 +99,7 @@ def test_a_contract_that_cannot_be_billed_is_reported_and_the_rest_billed(store:
     store.add_contract(Contract("ct-notariff", "cu-x", "missing-tariff", date(2025, 1, 1), devices=on))
     store.add_contract(Contract("ct-noreadings", "cu-x", "fr-elec-hphc", date(2025, 1, 1), devices=on))
     store.add_contract(Contract("ct-later", "cu-x", "fr-elec-hphc", date(2026, 3, 1), devices=on))
-    result = run_billing(store, period=PERIOD, seller=SELLER, rate_csv=rate_csv_text)
+    result = run_billing(store, period=PERIOD, seller=SELLER, rate_csv=rate_readings_csv)
     assert result.outcomes == {"ct-000": "created"}
     reasons = {f.contract_id: f.reason for f in result.failures}
     assert reasons.keys() == {"ct-notariff", "ct-noreadings"}  # ct-later is not active in January
@@ -109,7 +110,7 @@ def test_a_contract_that_cannot_be_billed_is_reported_and_the_rest_billed(store:
 
 def test_late_readings_do_not_change_what_a_draft_was_made_from(store: Store) -> None:
     add_world(store, 1)
-    run_billing(store, period=PERIOD, seller=SELLER, rate_csv=rate_csv_text)
+    run_billing(store, period=PERIOD, seller=SELLER, rate_csv=rate_readings_csv)
     evidence = store.invoice(f"ct-000-{PERIOD}").evidence  # type: ignore[union-attr]
     assert evidence["received_through"] == "2026-02-01T12:00:00+00:00"
     assert evidence["readings_count"] == 31 * 24 and len(evidence["readings_sha256"]) == 64

@@ -16,17 +16,18 @@ from billing.errors import BillingError, LifecycleError
 from billing.invoice import Invoice
 from billing.issue import audit, draft_credit_note, finalize
 from billing.ports import InvoiceRecord
+from billing.readings_csv import rate_readings_csv
 from billing.runs import run_billing
 from store.contract import Store
 from store.errors import StoreError
-from tests.billing.billing_world import PERIOD, SELLER, add_world, rate_csv_text
+from tests.billing.billing_world import PERIOD, SELLER, add_world
 
 ISSUED_AT = datetime(2026, 2, 3, 9, 30, 0, 123456, tzinfo=UTC)
 
 
 def _billed(store: Store, contracts: int = 2) -> list[str]:
     add_world(store, contracts)
-    result = run_billing(store, period=PERIOD, seller=SELLER, rate_csv=rate_csv_text)
+    result = run_billing(store, period=PERIOD, seller=SELLER, rate_csv=rate_readings_csv)
     assert not result.failures
     return [r.id for r in store.invoices(period=PERIOD)]
 
@@ -82,7 +83,7 @@ def test_lifecycle_numbers_and_ledger(store: Store) -> None:
 def test_rerun_keeps_issued_documents(store: Store) -> None:
     first, _ = _billed(store)
     issued = _issue(store, first)
-    again = run_billing(store, period=PERIOD, seller=SELLER, rate_csv=rate_csv_text, fresh=True)
+    again = run_billing(store, period=PERIOD, seller=SELLER, rate_csv=rate_readings_csv, fresh=True)
     assert again.outcomes == {"ct-000": "kept_issued", "ct-001": "replaced"}
     assert store.invoice(first) == issued
 

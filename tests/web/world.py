@@ -14,9 +14,10 @@ from datetime import UTC, date, datetime
 
 from api.auth import hash_password
 from billing.issue import finalize
+from billing.readings_csv import rate_readings_csv
 from billing.runs import run_billing
 from store.contract import Store, User, UserRole
-from tests.billing.billing_world import EXAMPLES, PERIOD, SELLER, add_world, rate_csv_text
+from tests.billing.billing_world import EXAMPLES, PERIOD, SELLER, add_world
 
 __all__ = ["PASSWORD", "PERIOD", "World", "build_world"]
 
@@ -52,7 +53,7 @@ def _user(store: Store, user_id: str, email: str, role: UserRole, customer_id: s
 def build_world(store: Store) -> World:
     add_world(store, contracts=3)
     store.add_tariff_version("fr-elec-base", _flat_tariff())
-    run_billing(store, period=PERIOD, seller=SELLER, rate_csv=rate_csv_text)
+    run_billing(store, period=PERIOD, seller=SELLER, rate_csv=rate_readings_csv)
     issued_id = f"ct-000-{PERIOD}"
     store.set_invoice_status(issued_id, "approved")
     record = store.issue_invoice(

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query
 
 from api import queries
 from api.auth import not_found
-from api.routes.deps import StaffDep, StoreDep
+from api.routes.deps import StaffDep, StoreDep, StoredInt
 from api.schemas import (
     AuditPublic,
     ConflictPublic,
@@ -72,7 +72,11 @@ def dead_letters(
 
 
 @router.get("/dead-letters/{letter_id}", response_model=DeadLetterPublic)
-def dead_letter(letter_id: int, principal: StaffDep, store: StoreDep) -> DeadLetterPublic:
+def dead_letter(
+    letter_id: StoredInt,
+    principal: StaffDep,
+    store: StoreDep,
+) -> DeadLetterPublic:
     found = store.dead_letter(letter_id)
     if found is None:
         raise not_found("dead letter", letter_id)

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Query, status
 
 from api.auth import not_found
-from api.routes.deps import AnyDep, BillingDep, StoreDep
+from api.routes.deps import AnyDep, BillingDep, StoreDep, StoredInt
 from api.schemas import Items, TariffPublic, TariffValidation, TariffVersionPublic
 from billing.ports import TariffVersion
 from billing.runs import tariff_json
@@ -106,7 +106,7 @@ def tariff(tariff_id: str, principal: AnyDep, store: StoreDep) -> TariffVersionP
 
 
 @router.get("/tariffs/{tariff_id}/versions/{version}", response_model=TariffVersionPublic)
-def tariff_version(tariff_id: str, version: int, principal: AnyDep, store: StoreDep) -> TariffVersionPublic:
+def tariff_version(tariff_id: str, version: StoredInt, principal: AnyDep, store: StoreDep) -> TariffVersionPublic:
     tv = store.tariff_version(tariff_id, version)
     if tv is None:
         raise not_found("tariff version", f"{tariff_id}@{version}")

@@ -212,5 +212,12 @@ def test_ingestion_health_and_dead_letters(world: World) -> None:
     letters = _get(world, "/api/v1/dead-letters", "support")["items"]
     assert letters[0]["payload_preview"] == "{not json" and letters[0]["reason"] == "malformed_json"
     assert _get(world, f"/api/v1/dead-letters/{letters[0]['id']}", "auditor")["id"] == letters[0]["id"]
+    # an id no 64-bit column can hold (found by schemathesis: it was a 500 on SQLite) is a precise 422
+    huge = world.client.get("/api/v1/dead-letters/36893488147419103232", headers=world.headers("support"))
+    assert huge.status_code == 422 and "letter_id" in huge.json()["detail"]
+    version = world.client.get(
+        "/api/v1/tariffs/fr-elec-hphc/versions/18446744073709551617", headers=world.headers("support")
+    )
+    assert version.status_code == 422 and "version" in version.json()["detail"]
     review = _get(world, "/api/v1/review-queue", "billing", period="2026-01")["items"]
     assert "dead_letters" in review[0]["flags"] or review[0]["contract_id"] != "ct-000"
